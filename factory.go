@@ -1,0 +1,126 @@
+package netport
+
+import (
+	"net"
+)
+
+// A Factory builds one Protocol for every connection a port accepts. One
+// factory is shared by all of a port's connections, and may be shared by
+// several ports, so it must be safe for concurrent use.
+//
+// A factory may also implement StartFactory and StopFactory (see
+// [FactoryStarter] and [FactoryStopper]).
+type Factory interface {
+	// BuildProtocol returns the protocol that serves the connection from
+	// remote. A nil result closes the connection at once, unserved.
+	BuildProtocol(remote net.Addr) Protocol
+}
+
+// FactoryFunc adapts a function to the Factory interface.
+type FactoryFunc func(remote net.Addr) Protocol
+
+// BuildProtocol calls f(remote).
+func (f FactoryFunc) BuildProtocol(remote net.Addr) Protocol { return f(remote) }
+
+// FactoryStarter is implemented by a factory that wants to know when it
+// starts being used. StartFactory is called once, when the first port
+// serving the factory value has bound its socket successfully, before that
+// port accepts anything. The count is kept per factory value across every
+// port; adopted connections (AdoptStreamConnection) do not count.
+type FactoryStarter interface {
+	StartFactory()
+}
+
+// FactoryStopper is implemented by a factory that wants to know when the
+// last port serving it has stopped listening. StopFactory is called once
+// for every StartFactory, after that port's accept goroutine has ended.
+type FactoryStopper interface {
+	StopFactory()
+}
+
+// A Protocol serves one connection. Its methods are called from the
+// connection's own goroutine, in order: ConnectionMade once, DataReceived
+// any number of times, ConnectionLost once. They never overlap for one
+// connection, so a protocol needs no lock for its own state; the Transport
+// it is given is safe to use from any goroutine.
+type Protocol interface {
+	// ConnectionMade is called once the connection is ready, with the
+	// transport to write to. For TLS, the handshake has completed.
+	ConnectionMade(t Transport)
+
+	// DataReceived is called with the bytes read from the peer. data is
+	// valid only during the call: copy what must be kept.
+	DataReceived(data []byte)
+
+	// ConnectionLost is called once, last. reason is never nil:
+	// errors.Is(reason, ErrConnectionDone) on a clean close, and
+	// errors.Is(reason, ErrConnectionLost) on any other end (a reset, a
+	// timeout, an abort, a panic), in which case reason also wraps the cause.
+	ConnectionLost(reason error)
+}
+
+// HalfCloseable is implemented by a protocol that wants to go on writing
+// after the peer has half-closed its side (sent FIN). ReadConnectionLost is
+// called instead of ending the connection; the protocol ends it later with
+// LoseConnection. Without this method a half-close from the peer ends the
+// connection with ErrConnectionDone.
+type HalfCloseable interface {
+	ReadConnectionLost()
+}
+
+// Drainer is implemented by a protocol that wants to finish its work when
+// the port shuts down. Port.Shutdown calls Drain on the connection's
+// goroutine instead of LoseConnection; the protocol must then end the
+// connection itself, typically with LoseConnection once its reply is sent.
+// Drain is not called while the connection is still in ConnectionMade.
+type Drainer interface {
+	Drain()
+}
+
+// A Transport is a protocol's end of its connection. Every method is safe
+// to call from any goroutine, including from inside the protocol's own
+// callbacks.
+type Transport interface {
+	// Write writes b and blocks until it is written or the write fails.
+	// On failure (including a WriteTimeout) the connection is closed and
+	// the error returned; after the connection is closed it returns an
+	// error wrapping net.ErrClosed.
+	Write(b []byte) (int, error)
+
+	// WriteSequence writes the buffers in order, with one vectored write
+	// where the operating system has one.
+	WriteSequence(bufs [][]byte) error
+
+	// LoseConnection closes the connection once writes in flight have
+	// finished. ConnectionLost then gets ErrConnectionDone.
+	LoseConnection() error
+
+	// AbortConnection closes the connection at once; on TCP the peer sees
+	// a reset. ConnectionLost then gets ErrConnectionLost.
+	AbortConnection() error
+
+	// LoseWriteConnection half-closes the connection: it sends FIN after
+	// writes in flight and keeps reading. It returns an error wrapping
+	// ErrNotSupported when the connection has no CloseWrite method.
+	LoseWriteConnection() error
+
+	// PauseProducing stops reading from the peer: no DataReceived is
+	// called until ResumeProducing.
+	PauseProducing()
+
+	// ResumeProducing undoes PauseProducing.
+	ResumeProducing()
+
+	// StopProducing is LoseConnection, for Twisted's producer interface.
+	StopProducing()
+
+	// LocalAddr returns the local address.
+	LocalAddr() net.Addr
+
+	// RemoteAddr returns the peer's address.
+	RemoteAddr() net.Addr
+
+	// Conn returns the underlying connection, for deadlines, TLS state or
+	// SyscallConn. Reading from it directly bypasses the protocol.
+	Conn() net.Conn
+}
