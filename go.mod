@@ -3,3 +3,9 @@ module github.com/netport/netport
 go 1.26.8
 
 require go.uber.org/goleak v1.3.0
+
+require (
+	github.com/google/go-cmp v0.7.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)
