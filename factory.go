@@ -2,6 +2,8 @@ package netport
 
 import (
 	"net"
+	"reflect"
+	"sync"
 )
 
 // A Factory builds one Protocol for every connection a port accepts. One
@@ -124,3 +126,87 @@ type Transport interface {
 	// SyscallConn. Reading from it directly bypasses the protocol.
 	Conn() net.Conn
 }
+
+// factoryUse counts, per factory value, the ports serving it, so that
+// StartFactory and StopFactory run once for the first and the last. The
+// lock is held during those calls to keep them in order; they must not
+// themselves open or close ports serving a factory.
+var factoryUse struct {
+	sync.Mutex
+	n map[any]int
+}
+
+// startFactory counts a port that starts serving f and calls StartFactory
+// when it is the first. It reports whether the port was counted, so that
+// the port calls stopFactory exactly once when it stops.
+func startFactory(f Factory) bool {
+	s, hasStart := f.(FactoryStarter)
+	_, hasStop := f.(FactoryStopper)
+	if !hasStart && !hasStop {
+		return false
+	}
+	factoryUse.Lock()
+	defer factoryUse.Unlock()
+	key, ok := factoryKey(f)
+	if ok {
+		if factoryUse.n == nil {
+			factoryUse.n = make(map[any]int)
+		}
+		factoryUse.n[key]++
+		if factoryUse.n[key] > 1 {
+			return true
+		}
+	}
+	if hasStart {
+		s.StartFactory()
+	}
+	return true
+}
+
+// stopFactory undoes startFactory and calls StopFactory for the last port.
+func stopFactory(f Factory) {
+	factoryUse.Lock()
+	defer factoryUse.Unlock()
+	if key, ok := factoryKey(f); ok {
+		factoryUse.n[key]--
+		if factoryUse.n[key] > 0 {
+			return
+		}
+		delete(factoryUse.n, key)
+	}
+	if s, ok := f.(FactoryStopper); ok {
+		s.StopFactory()
+	}
+}
+
+// factoryKey returns f as a map key. A factory whose value cannot be
+// compared (a struct holding a slice, say) is counted per port instead.
+func factoryKey(f Factory) (any, bool) {
+	t := reflect.TypeOf(f)
+	if !t.Comparable() {
+		return nil, false
+	}
+	if t.Kind() == reflect.Struct || t.Kind() == reflect.Array || t.Kind() == reflect.Interface {
+		// A comparable type can still hold an incomparable interface value.
+		defer func() { recover() }()
+		_ = f == f
+	}
+	return f, true
+}
+
+// Handler adapts the blocking style of net/http handlers: serve runs on the
+// connection's own goroutine with the accepted connection (after the TLS
+// handshake, when there is one) and may read and write it as it likes. The
+// connection is closed when serve returns. On Port.Shutdown the
+// connection's read side is closed, so that serve's next read sees io.EOF
+// and it can finish its reply; a panic in serve is recovered and logged.
+func Handler(serve func(net.Conn)) Factory {
+	return FactoryFunc(func(net.Addr) Protocol { return handlerProtocol{serve} })
+}
+
+// handlerProtocol marks a connection served by a blocking function.
+type handlerProtocol struct{ serve func(net.Conn) }
+
+func (handlerProtocol) ConnectionMade(Transport) {}
+func (handlerProtocol) DataReceived([]byte)      {}
+func (handlerProtocol) ConnectionLost(error)     {}

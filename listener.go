@@ -2,7 +2,9 @@ package netport
 
 import (
 	"crypto/tls"
+	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 )
@@ -74,4 +76,57 @@ func (c *Config) readBufferSize() int {
 		return DefaultReadBufferSize
 	}
 	return c.ReadBufferSize
+}
+
+// Listen listens on a fresh socket and serves it with f until the port is
+// closed. network is "tcp", "tcp4", "tcp6" or "unix"; address is as for
+// net.Listen (port 0 picks a free port; Port.Addr tells which). Backlog,
+// ReusePort and UnixMode shape the socket; a unix socket file made here is
+// removed when the port closes.
+//
+// StartFactory is called (when f has it and the port is the first to serve
+// f) only after the socket is bound and listening. On error nothing is left
+// open and the error is a *net.OpError with Op "listen" wrapping the cause,
+// so that errors.Is(err, syscall.EADDRINUSE) works.
+func (c *Config) Listen(network, address string, f Factory) (*Port, error) {
+	if f == nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: errors.New("netport: nil Factory")}
+	}
+	switch network {
+	case "tcp", "tcp4", "tcp6", "unix":
+	default:
+		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
+	}
+	ln, unlink, err := c.listenStream(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return c.serve(ln, f, unlink)
+}
+
+// Serve serves connections from ln with f until the port is closed; the
+// port owns ln from then on and closes it (on error too). It is the one
+// loop behind every other way of making a Port, so any net.Listener works:
+// a TLS listener, a netutil.LimitListener, a [MemoryListener].
+//
+// With Config.TLS set, each accepted connection is wrapped with tls.Server.
+// Backlog, ReusePort and UnixMode do not apply: the socket exists already.
+func (c *Config) Serve(ln net.Listener, f Factory) (*Port, error) {
+	if ln == nil || f == nil {
+		if ln != nil {
+			ln.Close()
+		}
+		return nil, &net.OpError{Op: "serve", Net: "", Err: errors.New("netport: nil Listener or Factory")}
+	}
+	return c.serve(ln, f, "")
+}
+
+// Listen calls Config.Listen with a zero Config.
+func Listen(network, address string, f Factory) (*Port, error) {
+	return (*Config)(nil).Listen(network, address, f)
+}
+
+// Serve calls Config.Serve with a zero Config.
+func Serve(ln net.Listener, f Factory) (*Port, error) {
+	return (*Config)(nil).Serve(ln, f)
 }

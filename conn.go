@@ -1,0 +1,435 @@
+package netport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// LingerTimeout bounds how long LoseConnection keeps reading (and
+// discarding) after it has sent FIN, waiting for the peer to close too.
+// Closing a TCP socket that still holds unread data sends a reset, which
+// can make the peer drop the last data written to it; reading until the
+// peer's own FIN avoids that.
+const LingerTimeout = time.Second
+
+// errAborted is the cause given to ConnectionLost after AbortConnection.
+var errAborted = errors.New("netport: connection aborted")
+
+// A Conn is one served connection. It implements Transport, and it is the
+// Transport that the protocol's ConnectionMade receives. Its methods are
+// safe for concurrent use.
+type Conn struct {
+	cfg    *Config
+	port   *Port    // nil for an adopted connection
+	raw    net.Conn // as accepted or adopted
+	nc     net.Conn // what is served: raw, or TLS over it; set before proto
+	local  net.Addr
+	remote net.Addr
+	log    *slog.Logger
+	bufs   *bufferPool
+	proto  Protocol
+	done   chan struct{} // closed after ConnectionLost has returned
+	kick   chan struct{} // wakes the connection's goroutine for Shutdown
+
+	wmu sync.Mutex // serialises writes and the write side's close
+
+	ending atomic.Bool   // set once the end is decided; later ends are ignored
+	endCh  chan struct{} // closed when ending is set
+	reason error         // why it ends; written once, before endCh is closed
+
+	mu          sync.Mutex
+	paused      bool          // guarded by mu
+	resume      chan struct{} // guarded by mu: closed by ResumeProducing
+	drainReq    bool          // guarded by mu: Shutdown asked for Drain
+	lingering   bool          // guarded by mu: LoseConnection sent FIN
+	writeClosed bool          // guarded by mu: LoseWriteConnection sent FIN
+	readClosed  bool          // guarded by mu: the peer sent FIN
+	handler     bool          // guarded by mu: served by a Handler function
+
+	// The readiness read: rc waits for data without holding a buffer, and
+	// readFn (bound once, so no closure is allocated per read) takes a
+	// buffer only when data is there.
+	rc     syscall.RawConn
+	readFn func(fd uintptr) bool
+	buf    *[]byte
+	rn     int
+	rerr   error
+}
+
+func newConn(cfg *Config, p *Port, nc net.Conn, bufs *bufferPool) *Conn {
+	c := &Conn{
+		cfg:    cfg,
+		port:   p,
+		raw:    nc,
+		nc:     nc,
+		local:  nc.LocalAddr(),
+		remote: nc.RemoteAddr(),
+		log:    cfg.logger(),
+		bufs:   bufs,
+		done:   make(chan struct{}),
+		kick:   make(chan struct{}, 1),
+		endCh:  make(chan struct{}),
+	}
+	return c
+}
+
+// Protocol returns the protocol serving the connection; nil until
+// BuildProtocol has returned.
+func (c *Conn) Protocol() Protocol { return c.proto }
+
+// Done returns a channel closed after ConnectionLost has returned.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// LocalAddr returns the local address.
+func (c *Conn) LocalAddr() net.Addr { return c.local }
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// Conn returns the underlying connection (a *tls.Conn when serving TLS).
+func (c *Conn) Conn() net.Conn { return c.nc }
+
+// String describes the connection, e.g. "tcp 127.0.0.1:8080 <- 127.0.0.1:51234".
+func (c *Conn) String() string {
+	return fmt.Sprintf("%s %s <- %s", c.local.Network(), c.local, c.remote)
+}
+
+// serve runs on the connection's own goroutine from accept to the end.
+func (c *Conn) serve(f Factory, useTLS bool) {
+	defer c.finish()
+	if useTLS && !c.handshake() {
+		return
+	}
+	c.proto = c.build(f)
+	if c.proto == nil {
+		c.nc.Close()
+		return
+	}
+	c.run()
+}
+
+// handshake runs the TLS handshake, bounded by IdleTimeout.
+func (c *Conn) handshake() bool {
+	tc := tls.Server(c.nc, c.cfg.TLS)
+	ctx := context.Background()
+	if d := c.idleTimeout(); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.log.Debug("netport: TLS handshake failed", "remote", c.remote.String(), "err", err)
+		c.nc.Close()
+		return false
+	}
+	c.nc = tc
+	return true
+}
+
+// build calls BuildProtocol, turning a panic into a nil protocol.
+func (c *Conn) build(f Factory) (p Protocol) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.logPanic("BuildProtocol", r)
+			p = nil
+		}
+	}()
+	return f.BuildProtocol(c.remote)
+}
+
+// run serves a connection whose protocol is known, then ends it.
+func (c *Conn) run() {
+	if h, ok := c.proto.(handlerProtocol); ok {
+		c.mu.Lock()
+		c.handler = true
+		if c.drainReq {
+			c.closeReadLocked()
+		}
+		c.mu.Unlock()
+		c.runHandler(h)
+	} else {
+		c.call("ConnectionMade", func() { c.proto.ConnectionMade(c) })
+		c.readLoop()
+	}
+	c.setEnd(done(nil))
+	c.nc.Close()
+	c.call("ConnectionLost", func() { c.proto.ConnectionLost(c.reason) })
+}
+
+func (c *Conn) runHandler(h handlerProtocol) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.logPanic("Handler", r)
+			c.setEnd(lost(panicError(r)))
+		}
+	}()
+	h.serve(c.nc)
+}
+
+// finish runs last on the connection's goroutine.
+func (c *Conn) finish() {
+	c.putBuf()
+	close(c.done)
+	if c.port != nil {
+		c.port.forget(c)
+	}
+}
+
+// call runs a protocol callback; a panic ends the connection.
+func (c *Conn) call(name string, fn func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.logPanic(name, r)
+			c.abort(panicError(r))
+		}
+	}()
+	fn()
+}
+
+// deliver is call for DataReceived, without a closure on the hot path.
+func (c *Conn) deliver(b []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.logPanic("DataReceived", r)
+			c.abort(panicError(r))
+		}
+	}()
+	c.proto.DataReceived(b)
+}
+
+func panicError(r any) error {
+	if err, ok := r.(error); ok {
+		return fmt.Errorf("netport: panic: %w", err)
+	}
+	return fmt.Errorf("netport: panic: %v", r)
+}
+
+func (c *Conn) logPanic(where string, r any) {
+	c.log.Error("netport: panic serving connection", "callback", where,
+		"remote", c.remote.String(), "panic", r, "stack", string(debug.Stack()))
+}
+
+// setEnd records why the connection ends, if nothing was recorded yet,
+// and reports whether this call decided it.
+func (c *Conn) setEnd(reason error) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ending.Load() {
+		return false
+	}
+	c.reason = reason
+	c.ending.Store(true)
+	close(c.endCh)
+	return true
+}
+
+func (c *Conn) idleTimeout() time.Duration {
+	if c.cfg == nil {
+		return 0
+	}
+	return c.cfg.IdleTimeout
+}
+
+func (c *Conn) writeTimeout() time.Duration {
+	if c.cfg == nil {
+		return 0
+	}
+	return c.cfg.WriteTimeout
+}
+
+// Write writes b, blocking until it is written; see Transport.
+func (c *Conn) Write(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.writable("write"); err != nil {
+		return 0, err
+	}
+	if d := c.writeTimeout(); d > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(d))
+	}
+	n, err := c.nc.Write(b)
+	if err != nil {
+		c.fail(err)
+	}
+	return n, err
+}
+
+// WriteSequence writes bufs in order with one vectored write where the
+// connection has one; see Transport.
+func (c *Conn) WriteSequence(bufs [][]byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.writable("writev"); err != nil {
+		return err
+	}
+	if d := c.writeTimeout(); d > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(d))
+	}
+	// WriteTo consumes the slice it is given, not the caller's.
+	nb := net.Buffers(append([][]byte(nil), bufs...))
+	if _, err := nb.WriteTo(c.nc); err != nil {
+		c.fail(err)
+		return err
+	}
+	return nil
+}
+
+// writable reports an error once the connection is ending or its write
+// side is closed; called with wmu held.
+func (c *Conn) writable(op string) error {
+	if c.ending.Load() {
+		return &net.OpError{Op: op, Net: c.local.Network(), Source: c.local, Addr: c.remote, Err: net.ErrClosed}
+	}
+	c.mu.Lock()
+	wc := c.writeClosed
+	c.mu.Unlock()
+	if wc {
+		return &net.OpError{Op: op, Net: c.local.Network(), Source: c.local, Addr: c.remote, Err: syscall.EPIPE}
+	}
+	return nil
+}
+
+// fail ends the connection after an I/O error.
+func (c *Conn) fail(err error) {
+	if c.setEnd(lost(err)) {
+		c.nc.Close()
+	}
+}
+
+// LoseConnection closes the connection after writes in flight: it sends
+// FIN, reads (and discards) until the peer closes too or LingerTimeout
+// passes, then closes. ConnectionLost gets ErrConnectionDone. Calling it
+// again, or after the connection ended, does nothing and returns nil.
+func (c *Conn) LoseConnection() error {
+	c.mu.Lock()
+	if c.handler {
+		defer c.mu.Unlock()
+		return c.closeReadLocked()
+	}
+	c.mu.Unlock()
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if !c.setEnd(done(nil)) {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && !c.readClosed {
+		if c.writeClosed || cw.CloseWrite() == nil {
+			c.lingering = true
+			c.nc.SetReadDeadline(time.Now().Add(LingerTimeout))
+			return nil
+		}
+	}
+	return c.nc.Close()
+}
+
+// closeReadLocked ends a Handler connection gracefully: the handler's
+// next read sees EOF and it can still write its reply. Called with mu held.
+func (c *Conn) closeReadLocked() error {
+	if cr, ok := c.raw.(interface{ CloseRead() error }); ok && cr.CloseRead() == nil {
+		return nil
+	}
+	return c.raw.Close()
+}
+
+// StopProducing is LoseConnection, for Twisted's producer interface.
+func (c *Conn) StopProducing() { c.LoseConnection() }
+
+// AbortConnection closes the connection at once, discarding unsent data;
+// a TCP peer sees a reset. ConnectionLost gets ErrConnectionLost.
+func (c *Conn) AbortConnection() error {
+	c.abort(errAborted)
+	return nil
+}
+
+func (c *Conn) abort(cause error) {
+	if !c.setEnd(lost(cause)) {
+		// Already ending (perhaps lingering): close now all the same.
+		c.raw.Close()
+		return
+	}
+	// The raw connection, not TLS over it: tls.Conn.Close would try to
+	// send close_notify first.
+	if tcp, ok := c.raw.(*net.TCPConn); ok {
+		tcp.SetLinger(0)
+	}
+	c.raw.Close()
+}
+
+// LoseWriteConnection half-closes the connection: it sends FIN after
+// writes in flight and keeps reading. It returns an error wrapping
+// ErrNotSupported when the connection cannot half-close.
+func (c *Conn) LoseWriteConnection() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.writable("close"); err != nil {
+		return err
+	}
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok {
+		return &net.OpError{Op: "close", Net: c.local.Network(), Source: c.local, Addr: c.remote, Err: ErrNotSupported}
+	}
+	if err := cw.CloseWrite(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.writeClosed = true
+	both := c.readClosed
+	c.mu.Unlock()
+	if both {
+		// The peer's FIN came first: nothing is left to do either way.
+		if c.setEnd(done(nil)) {
+			c.nc.Close()
+		}
+	}
+	return nil
+}
+
+// PauseProducing stops reading: no DataReceived until ResumeProducing.
+// Data already read when it is called is delivered after ResumeProducing.
+func (c *Conn) PauseProducing() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.paused {
+		c.paused = true
+		c.resume = make(chan struct{})
+	}
+}
+
+// ResumeProducing undoes PauseProducing.
+func (c *Conn) ResumeProducing() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.paused {
+		c.paused = false
+		close(c.resume)
+	}
+}
+
+// drain is Shutdown's request. A protocol connection is woken with a read
+// deadline in the past and answers on its own goroutine (Drain, or
+// LoseConnection); a Handler connection has its read side closed.
+func (c *Conn) drain() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.drainReq = true
+	if c.handler {
+		c.closeReadLocked()
+		return
+	}
+	c.raw.SetReadDeadline(aLongTimeAgo)
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}

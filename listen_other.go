@@ -1,0 +1,32 @@
+//go:build !linux
+
+package netport
+
+import (
+	"net"
+	"os"
+	"syscall"
+)
+
+// listenStream makes a fresh listening stream socket with net.Listen.
+// Backlog, ReusePort and UnixMode need Linux here and give ErrNotSupported.
+func (c *Config) listenStream(network, address string) (net.Listener, string, error) {
+	if c != nil && (c.Backlog != 0 || c.ReusePort || c.UnixMode != 0) {
+		return nil, "", &net.OpError{Op: "listen", Net: network, Err: ErrNotSupported}
+	}
+	ln, err := net.Listen(network, address)
+	if err != nil {
+		return nil, "", err
+	}
+	if ul, ok := ln.(*net.UnixListener); ok {
+		// The port removes the file itself, as on Linux.
+		ul.SetUnlinkOnClose(false)
+		return ln, address, nil
+	}
+	return ln, "", nil
+}
+
+func reserveFD() int   { return -1 }
+func releaseFD(fd int) {}
+
+func dupFile(sc syscall.Conn, name string) (*os.File, error) { return nil, ErrNotSupported }

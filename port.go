@@ -1,0 +1,416 @@
+package netport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// A Port owns one listening socket, fresh or adopted, and serves it: one
+// accept goroutine, and one goroutine for every accepted connection, which
+// calls Factory.BuildProtocol and then the protocol's callbacks. Make one
+// with Listen, Serve or AdoptStreamPort; its methods are safe for
+// concurrent use.
+type Port struct {
+	cfg     *Config
+	ln      net.Listener
+	factory Factory
+	addr    net.Addr
+	unlink  string // socket file this port created, removed on close
+	log     *slog.Logger
+	bufs    *bufferPool
+	counted bool // StartFactory was counted for this port
+
+	closing   atomic.Bool
+	closeOnce sync.Once
+	closed    chan struct{} // closed when closing starts: wakes the accept goroutine's waits
+	done      chan struct{} // closed when the accept goroutine has finished
+	closeErr  error         // from closing the listener; written before done is closed
+
+	slots chan struct{} // one token per live connection when MaxConns > 0; nil otherwise
+
+	mu     sync.Mutex
+	conns  map[*Conn]struct{} // guarded by mu: every connection not yet ended
+	paused bool               // guarded by mu
+	resume chan struct{}      // guarded by mu: closed by ResumeProducing
+	wg     sync.WaitGroup     // one count per connection goroutine
+
+	reserve   int // spare descriptor released on EMFILE; -1 when none
+	acceptLog rateLimiter
+}
+
+// serve is the one loop behind every kind of Port.
+func (c *Config) serve(ln net.Listener, f Factory, unlink string) (*Port, error) {
+	p := &Port{
+		cfg:     c,
+		ln:      ln,
+		factory: f,
+		addr:    ln.Addr(),
+		unlink:  unlink,
+		log:     c.logger(),
+		bufs:    poolFor(c.readBufferSize()),
+		closed:  make(chan struct{}),
+		done:    make(chan struct{}),
+		conns:   make(map[*Conn]struct{}),
+		reserve: reserveFD(),
+	}
+	if c != nil && c.MaxConns > 0 {
+		p.slots = make(chan struct{}, c.MaxConns)
+	}
+	p.counted = startFactory(f)
+	go p.acceptLoop()
+	return p, nil
+}
+
+// Addr returns the address the port listens on, with port 0 resolved. It
+// still answers after Close.
+func (p *Port) Addr() net.Addr { return p.addr }
+
+// Factory returns the factory that builds the port's protocols.
+func (p *Port) Factory() Factory { return p.factory }
+
+// Done returns a channel that is closed once the port has stopped
+// listening, whether by Close, Shutdown or a fatal accept error.
+func (p *Port) Done() <-chan struct{} { return p.done }
+
+// Listening reports whether the port still accepts connections (paused
+// counts as listening).
+func (p *Port) Listening() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return !p.closing.Load()
+	}
+}
+
+// String describes the port, e.g. "tcp 127.0.0.1:8080 (*main.echoFactory)",
+// with " not listening" added once it has stopped.
+func (p *Port) String() string {
+	s := fmt.Sprintf("%s %s (%T)", p.addr.Network(), p.addr.String(), p.factory)
+	if !p.Listening() {
+		s += " not listening"
+	}
+	return s
+}
+
+// Close stops listening: it closes the listening socket (or, for an adopted
+// one, this port's duplicate of it), removes a unix socket file the port
+// created, waits for the accept goroutine to end and calls StopFactory when
+// this was the last port serving the factory. Connections already accepted
+// are left alone; Shutdown ends them too. Close is idempotent: later calls
+// return nil. The error is the listener's close error, if any.
+func (p *Port) Close() error {
+	first := false
+	p.closeOnce.Do(func() {
+		first = true
+		p.stop()
+	})
+	<-p.done
+	if first {
+		return p.closeErr
+	}
+	return nil
+}
+
+// StopProducing is Close, for Twisted's producer interface.
+func (p *Port) StopProducing() { p.Close() }
+
+// stop starts closing: it wakes the accept goroutine and closes the
+// listener, which the goroutine's cleanup then finishes.
+func (p *Port) stop() {
+	p.closing.Store(true)
+	close(p.closed)
+	if m, ok := p.ln.(interface{ stopAccepting() error }); ok {
+		// An in-memory listener's Close ends the connections it handed
+		// out; a port must leave them open, as over a real socket.
+		p.closeErr = m.stopAccepting()
+	} else {
+		p.closeErr = p.ln.Close()
+	}
+}
+
+// Shutdown stops the port gracefully: it closes it, asks every connection
+// to end (Drain when the protocol has it, LoseConnection otherwise), and
+// waits until every ConnectionLost has returned. When ctx ends first, the
+// connections still open are aborted and Shutdown returns ctx.Err() once
+// their goroutines have finished. Afterwards no goroutine of the port runs.
+func (p *Port) Shutdown(ctx context.Context) error {
+	p.Close()
+	p.mu.Lock()
+	for c := range p.conns {
+		c.drain()
+	}
+	p.mu.Unlock()
+
+	ended := make(chan struct{})
+	go func() {
+		p.wg.Wait()
+		close(ended)
+	}()
+	select {
+	case <-ended:
+		return nil
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	for c := range p.conns {
+		c.abort(ctx.Err())
+	}
+	p.mu.Unlock()
+	<-ended
+	return ctx.Err()
+}
+
+// PauseProducing stops accepting: new clients wait in the listen backlog
+// until ResumeProducing. A listener without SetDeadline may still accept
+// one connection that was already being accepted.
+func (p *Port) PauseProducing() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.paused {
+		return
+	}
+	p.paused = true
+	p.resume = make(chan struct{})
+	if d, ok := p.ln.(interface{ SetDeadline(time.Time) error }); ok {
+		// Wake an Accept already blocked in the kernel.
+		d.SetDeadline(aLongTimeAgo)
+	}
+}
+
+// ResumeProducing undoes PauseProducing.
+func (p *Port) ResumeProducing() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.paused {
+		return
+	}
+	p.paused = false
+	if d, ok := p.ln.(interface{ SetDeadline(time.Time) error }); ok {
+		d.SetDeadline(time.Time{})
+	}
+	close(p.resume)
+}
+
+// aLongTimeAgo is a deadline in the past, to wake a blocked call at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// File returns a duplicate of the listening socket, close-on-exec, to hand
+// to a child process through exec.Cmd.ExtraFiles; the caller closes it.
+// Unlike net's File methods, passing it to exec leaves the port's own
+// socket non-blocking. It returns an error wrapping net.ErrClosed once the
+// port is closed, and ErrNotSupported for a listener with no descriptor.
+func (p *Port) File() (*os.File, error) {
+	if !p.Listening() {
+		return nil, &net.OpError{Op: "file", Net: p.addr.Network(), Addr: p.addr, Err: net.ErrClosed}
+	}
+	sc, ok := p.ln.(syscall.Conn)
+	if !ok {
+		return nil, &net.OpError{Op: "file", Net: p.addr.Network(), Addr: p.addr, Err: ErrNotSupported}
+	}
+	f, err := dupFile(sc, p.addr.String())
+	if err != nil {
+		return nil, &net.OpError{Op: "file", Net: p.addr.Network(), Addr: p.addr, Err: err}
+	}
+	return f, nil
+}
+
+// acceptLoop is the port's one accept goroutine.
+func (p *Port) acceptLoop() {
+	defer p.finish()
+	var delay time.Duration
+	for {
+		if !p.waitReady() {
+			return
+		}
+		nc, err := p.ln.Accept()
+		if err != nil {
+			p.releaseSlot()
+			if p.closing.Load() {
+				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) && p.pauseRequested() {
+				continue
+			}
+			switch {
+			case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE):
+				if p.shed(err) {
+					continue
+				}
+			case isTemporary(err):
+				p.acceptLog.log(p.log, "netport: accept failed; retrying", p.addr, err)
+			default:
+				p.log.Error("netport: accept failed; port stopped", "addr", p.addr.String(), "err", err)
+				return
+			}
+			delay = nextDelay(delay)
+			if !p.sleep(delay) {
+				return
+			}
+			continue
+		}
+		delay = 0
+		p.track(nc)
+	}
+}
+
+// pauseRequested reports whether a deadline error came from PauseProducing
+// (or a ResumeProducing that raced with it), rather than a real timeout.
+func (p *Port) pauseRequested() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paused || p.resume != nil
+}
+
+// waitReady blocks while the port is paused or at MaxConns, and reports
+// false once the port is closing.
+func (p *Port) waitReady() bool {
+	for {
+		p.mu.Lock()
+		paused, resume := p.paused, p.resume
+		if !paused {
+			p.resume = nil
+		}
+		p.mu.Unlock()
+		if !paused {
+			break
+		}
+		select {
+		case <-resume:
+		case <-p.closed:
+			return false
+		}
+	}
+	if p.slots != nil {
+		select {
+		case p.slots <- struct{}{}:
+		case <-p.closed:
+			return false
+		}
+	}
+	return !p.closing.Load()
+}
+
+func (p *Port) releaseSlot() {
+	if p.slots != nil {
+		<-p.slots
+	}
+}
+
+// sleep waits d, and reports false if the port closed meanwhile.
+func (p *Port) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.closed:
+		return false
+	}
+}
+
+// track registers a connection before its goroutine starts, so that
+// Shutdown never misses one.
+func (p *Port) track(nc net.Conn) {
+	c := newConn(p.cfg, p, nc, p.bufs)
+	p.mu.Lock()
+	p.conns[c] = struct{}{}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	go c.serve(p.factory, p.cfg != nil && p.cfg.TLS != nil)
+}
+
+// forget is called by a connection's goroutine when it has ended.
+func (p *Port) forget(c *Conn) {
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
+	p.releaseSlot()
+	p.wg.Done()
+}
+
+// finish runs when the accept goroutine returns, for any reason.
+func (p *Port) finish() {
+	p.closeOnce.Do(p.stop)
+	if p.unlink != "" {
+		os.Remove(p.unlink)
+	}
+	releaseFD(p.reserve)
+	p.reserve = -1
+	if p.counted {
+		stopFactory(p.factory)
+	}
+	close(p.done)
+}
+
+// shed handles EMFILE and ENFILE: it frees the spare descriptor, accepts
+// the client at the head of the queue and closes it at once, so that
+// queued clients see a close instead of hanging, then takes the spare
+// again. It reports false when there is no spare, so the caller backs off.
+func (p *Port) shed(err error) bool {
+	p.acceptLog.log(p.log, "netport: out of descriptors; closing a queued connection", p.addr, err)
+	if p.reserve < 0 {
+		p.reserve = reserveFD()
+		return false
+	}
+	releaseFD(p.reserve)
+	p.reserve = -1
+	if nc, err := p.ln.Accept(); err == nil {
+		nc.Close()
+	}
+	p.reserve = reserveFD()
+	return !p.closing.Load()
+}
+
+// nextDelay doubles the accept back-off from 5 ms up to 1 s.
+func nextDelay(d time.Duration) time.Duration {
+	const lo, hi = 5 * time.Millisecond, time.Second
+	if d == 0 {
+		return lo
+	}
+	if d *= 2; d > hi {
+		d = hi
+	}
+	return d
+}
+
+// isTemporary reports whether an accept error is worth retrying.
+func isTemporary(err error) bool {
+	for _, e := range []error{syscall.ENOBUFS, syscall.ENOMEM, syscall.EPERM,
+		syscall.ECONNABORTED, syscall.EINTR, syscall.EAGAIN, os.ErrDeadlineExceeded} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// rateLimiter lets one log line through per second and counts the rest.
+type rateLimiter struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+func (r *rateLimiter) log(l *slog.Logger, msg string, addr net.Addr, err error) {
+	r.mu.Lock()
+	now := time.Now()
+	if !r.last.IsZero() && now.Sub(r.last) < time.Second {
+		r.suppressed++
+		r.mu.Unlock()
+		return
+	}
+	n := r.suppressed
+	r.last, r.suppressed = now, 0
+	r.mu.Unlock()
+	l.Warn(msg, "addr", addr.String(), "err", err, "suppressed", n)
+}

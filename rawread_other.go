@@ -1,0 +1,7 @@
+//go:build !unix
+
+package netport
+
+// useRawRead keeps the plain buffered read where there is no readiness
+// read.
+func (c *Conn) useRawRead() {}

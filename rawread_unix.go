@@ -1,0 +1,45 @@
+//go:build unix
+
+package netport
+
+import (
+	"io"
+	"net"
+	"os"
+	"syscall"
+)
+
+// useRawRead switches a socket connection to the readiness read, which
+// lends a buffer only once data is there.
+func (c *Conn) useRawRead() {
+	if sc, ok := c.nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.rc = rc
+			c.readFn = c.readReady
+		}
+	}
+}
+
+// readReady is called by the poller whenever the socket may be readable.
+// It takes a buffer only for a read that finds data, and gives it back
+// before the goroutine parks again.
+func (c *Conn) readReady(fd uintptr) bool {
+	b := c.getBuf()
+	for {
+		n, err := syscall.Read(int(fd), b)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			c.putBuf()
+			return false
+		case err != nil:
+			c.rerr = &net.OpError{Op: "read", Net: c.local.Network(), Source: c.local, Addr: c.remote, Err: os.NewSyscallError("read", err)}
+		case n == 0:
+			c.rerr = io.EOF
+		default:
+			c.rn = n
+		}
+		return true
+	}
+}

@@ -1,0 +1,187 @@
+package netport
+
+import (
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// bufferPool lends read buffers of one size. A connection holds a buffer
+// only while data is being read and delivered, so an idle connection costs
+// no buffer at all.
+type bufferPool struct {
+	size int
+	pool sync.Pool
+}
+
+var pools sync.Map // read buffer size -> *bufferPool
+
+func poolFor(size int) *bufferPool {
+	if p, ok := pools.Load(size); ok {
+		return p.(*bufferPool)
+	}
+	bp := &bufferPool{size: size}
+	bp.pool.New = func() any {
+		b := make([]byte, size)
+		return &b
+	}
+	p, _ := pools.LoadOrStore(size, bp)
+	return p.(*bufferPool)
+}
+
+func (c *Conn) getBuf() []byte {
+	if c.buf == nil {
+		c.buf = c.bufs.pool.Get().(*[]byte)
+	}
+	return *c.buf
+}
+
+func (c *Conn) putBuf() {
+	if c.buf != nil {
+		c.bufs.pool.Put(c.buf)
+		c.buf = nil
+	}
+}
+
+// readLoop reads and delivers data until the connection ends.
+func (c *Conn) readLoop() {
+	c.useRawRead()
+	for c.prepareRead() {
+		n, err := c.read()
+		if n > 0 && c.deliverable() {
+			c.deliver((*c.buf)[:n:n])
+		}
+		c.putBuf()
+		if err != nil && !c.readError(err) {
+			return
+		}
+	}
+}
+
+// prepareRead answers Shutdown's request, waits while paused and sets the
+// idle deadline. It reports false when the connection has ended.
+func (c *Conn) prepareRead() bool {
+	for {
+		c.mu.Lock()
+		switch {
+		case c.lingering:
+			c.mu.Unlock()
+			return true // LoseConnection set the deadline
+		case c.ending.Load():
+			c.mu.Unlock()
+			return false
+		case c.drainReq:
+			c.drainReq = false
+			c.raw.SetReadDeadline(time.Time{})
+			c.mu.Unlock()
+			c.answerDrain()
+			continue
+		case c.paused:
+			resume := c.resume
+			c.mu.Unlock()
+			select {
+			case <-resume:
+			case <-c.endCh:
+			case <-c.kick:
+			}
+			continue
+		}
+		if d := c.idleTimeout(); d > 0 {
+			c.raw.SetReadDeadline(time.Now().Add(d))
+		}
+		c.mu.Unlock()
+		return true
+	}
+}
+
+// answerDrain calls the protocol's Drain, or LoseConnection without one.
+func (c *Conn) answerDrain() {
+	if d, ok := c.proto.(Drainer); ok {
+		c.call("Drain", d.Drain)
+		return
+	}
+	c.LoseConnection()
+}
+
+// read reads once into a lent buffer.
+func (c *Conn) read() (int, error) {
+	if c.rc == nil {
+		return c.nc.Read(c.getBuf())
+	}
+	c.rn, c.rerr = 0, nil
+	if err := c.rc.Read(c.readFn); err != nil {
+		return 0, err
+	}
+	return c.rn, c.rerr
+}
+
+// deliverable waits while the protocol is paused, with data in hand, and
+// reports whether the data should reach DataReceived.
+func (c *Conn) deliverable() bool {
+	for {
+		c.mu.Lock()
+		paused, resume, lingering := c.paused, c.resume, c.lingering
+		c.mu.Unlock()
+		if lingering || c.ending.Load() {
+			return false // LoseConnection discards what comes after it
+		}
+		if !paused {
+			return true
+		}
+		select {
+		case <-resume:
+		case <-c.endCh:
+		}
+	}
+}
+
+// readError decides what a read error means and reports whether to read
+// on.
+func (c *Conn) readError(err error) bool {
+	c.mu.Lock()
+	lingering, drainReq := c.lingering, c.drainReq
+	c.mu.Unlock()
+	switch {
+	case lingering || c.ending.Load():
+		return false
+	case errors.Is(err, io.EOF):
+		c.peerClosed()
+		return false
+	case errors.Is(err, os.ErrDeadlineExceeded) && drainReq:
+		return true
+	default:
+		c.setEnd(lost(err))
+		return false
+	}
+}
+
+// peerClosed handles the peer's FIN: the end of the connection, unless
+// the protocol implements HalfCloseable and still wants to write.
+func (c *Conn) peerClosed() {
+	c.mu.Lock()
+	c.readClosed = true
+	wc := c.writeClosed
+	c.mu.Unlock()
+	hc, ok := c.proto.(HalfCloseable)
+	if !ok || wc {
+		c.setEnd(done(nil))
+		return
+	}
+	c.call("ReadConnectionLost", hc.ReadConnectionLost)
+	for {
+		select {
+		case <-c.endCh:
+			return
+		case <-c.kick:
+			c.mu.Lock()
+			drainReq := c.drainReq
+			c.drainReq = false
+			c.mu.Unlock()
+			if drainReq {
+				c.answerDrain()
+			}
+		}
+	}
+}
