@@ -1,0 +1,221 @@
+// Command netport-echo is netport's example server: it echoes every byte
+// it receives (and every datagram) back to the sender.
+//
+// With no flags and no inherited sockets it listens on tcp 127.0.0.1:7007.
+// For every port it serves it prints one line to standard output,
+// "listening NETWORK ADDRESS", so that a script can learn a port 0
+// address; logs go to standard error. SIGINT or SIGTERM shuts every port
+// down gracefully (at most 5 s) and exits 0. Bad flags, or a socket it
+// cannot use, print a one-line error and exit with status 2.
+//
+// Usage:
+//
+//	netport-echo [-listen NETWORK:ADDRESS]... [-inetd] [-fd N]...
+//
+// -listen is repeatable: tcp:127.0.0.1:0, tcp6:[::1]:7007, unix:/path/sock,
+// udp:127.0.0.1:7007, unixgram:/path/sock.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/netport/netport"
+)
+
+// defaultListen is served when nothing else is asked for.
+const defaultListen = "tcp:127.0.0.1:7007"
+
+// shutdownLimit bounds the graceful shutdown on SIGINT and SIGTERM.
+const shutdownLimit = 5 * time.Second
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// listenFlag collects repeated -listen values.
+type listenFlag []endpoint
+
+type endpoint struct{ network, address string }
+
+func (l *listenFlag) String() string {
+	s := make([]string, len(*l))
+	for i, e := range *l {
+		s[i] = e.network + ":" + e.address
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *listenFlag) Set(v string) error {
+	e, err := parseEndpoint(v)
+	if err != nil {
+		return err
+	}
+	*l = append(*l, e)
+	return nil
+}
+
+// parseEndpoint splits NETWORK:ADDRESS at the first colon and checks both.
+func parseEndpoint(v string) (endpoint, error) {
+	network, address, ok := strings.Cut(v, ":")
+	if !ok || network == "" || address == "" {
+		return endpoint{}, fmt.Errorf("%q is not NETWORK:ADDRESS", v)
+	}
+	switch network {
+	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6":
+		if _, _, err := net.SplitHostPort(address); err != nil {
+			return endpoint{}, fmt.Errorf("%q: %w", v, err)
+		}
+	case "unix", "unixgram":
+	default:
+		return endpoint{}, fmt.Errorf("%q: unknown network %q", v, network)
+	}
+	return endpoint{network, address}, nil
+}
+
+// server is what runs: the ports and connections being served.
+type server struct {
+	out      io.Writer
+	ports    []*netport.Port
+	dgrams   []*netport.DatagramPort
+	conns    []*netport.Conn
+	cfg      *netport.Config
+	factory  netport.Factory
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("netport-echo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var listens listenFlag
+	var fds fdFlag
+	fs.Var(&listens, "listen", "listen on `NETWORK:ADDRESS` (repeatable)")
+	inetd := fs.Bool("inetd", false, "serve the connected socket on standard input, then exit")
+	fs.Var(&fds, "fd", "adopt descriptor `N`, whatever it is (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "netport-echo: %v\n", err)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "netport-echo: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	s := &server{
+		out:     stdout,
+		cfg:     &netport.Config{Logger: logger},
+		factory: netport.FactoryFunc(func(net.Addr) netport.Protocol { return &echo{} }),
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	if err := s.start(listens, fds, *inetd); err != nil {
+		s.shutdown()
+		fmt.Fprintf(stderr, "netport-echo: %v\n", err)
+		return 2
+	}
+	s.wait(ctx)
+	s.shutdown()
+	return 0
+}
+
+// wait returns on a signal, or once everything served has ended.
+func (s *server) wait(ctx context.Context) {
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		for _, p := range s.ports {
+			<-p.Done()
+		}
+		for _, d := range s.dgrams {
+			<-d.Done()
+		}
+		for _, c := range s.conns {
+			<-c.Done()
+		}
+	}()
+	select {
+	case <-ctx.Done():
+	case <-ended:
+	}
+}
+
+// shutdown ends every port gracefully within shutdownLimit.
+func (s *server) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownLimit)
+	defer cancel()
+	for _, p := range s.ports {
+		p.Shutdown(ctx)
+	}
+	for _, d := range s.dgrams {
+		d.Close()
+	}
+	for _, c := range s.conns {
+		c.LoseConnection()
+		select {
+		case <-c.Done():
+		case <-ctx.Done():
+			c.AbortConnection()
+			<-c.Done()
+		}
+	}
+}
+
+func (s *server) listen(e endpoint) error {
+	switch e.network {
+	case "udp", "udp4", "udp6", "unixgram":
+		d, err := s.cfg.ListenPacket(e.network, e.address, &datagramEcho{}, 0)
+		if err != nil {
+			return err
+		}
+		s.servingPacket(d)
+	default:
+		p, err := s.cfg.Listen(e.network, e.address, s.factory)
+		if err != nil {
+			return err
+		}
+		s.serving(p)
+	}
+	return nil
+}
+
+func (s *server) serving(p *netport.Port) {
+	s.ports = append(s.ports, p)
+	fmt.Fprintf(s.out, "listening %s %s\n", p.Addr().Network(), p.Addr())
+}
+
+func (s *server) servingPacket(d *netport.DatagramPort) {
+	s.dgrams = append(s.dgrams, d)
+	fmt.Fprintf(s.out, "listening %s %s\n", d.Addr().Network(), d.Addr())
+}
+
+// echo writes back every byte it receives.
+type echo struct{ t netport.Transport }
+
+func (e *echo) ConnectionMade(t netport.Transport) { e.t = t }
+func (e *echo) DataReceived(b []byte)              { e.t.Write(b) }
+func (e *echo) ConnectionLost(reason error) {
+	if !errors.Is(reason, netport.ErrConnectionDone) {
+		slog.Debug("connection lost", "err", reason)
+	}
+}
+
+// datagramEcho sends every datagram back to where it came from.
+type datagramEcho struct{ port *netport.DatagramPort }
+
+func (d *datagramEcho) StartProtocol(p *netport.DatagramPort) { d.port = p }
+func (d *datagramEcho) DatagramReceived(b []byte, from net.Addr) {
+	if from != nil {
+		d.port.WriteTo(b, from)
+	}
+}
