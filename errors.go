@@ -70,3 +70,10 @@ func lost(cause error) error { return &connError{kind: ErrConnectionLost, cause:
 
 // done wraps cause as ErrConnectionDone.
 func done(cause error) error { return &connError{kind: ErrConnectionDone, cause: cause} }
+
+// Argument errors, wrapped in a *net.OpError like every other failure.
+var (
+	errNilFactory  = errors.New("netport: nil Factory")
+	errNilProtocol = errors.New("netport: nil DatagramProtocol")
+	errNilListener = errors.New("netport: nil Listener")
+)

@@ -2,7 +2,6 @@ package netport
 
 import (
 	"crypto/tls"
-	"errors"
 	"log/slog"
 	"net"
 	"os"
@@ -90,7 +89,7 @@ func (c *Config) readBufferSize() int {
 // so that errors.Is(err, syscall.EADDRINUSE) works.
 func (c *Config) Listen(network, address string, f Factory) (*Port, error) {
 	if f == nil {
-		return nil, &net.OpError{Op: "listen", Net: network, Err: errors.New("netport: nil Factory")}
+		return nil, &net.OpError{Op: "listen", Net: network, Err: errNilFactory}
 	}
 	switch network {
 	case "tcp", "tcp4", "tcp6", "unix":
@@ -112,11 +111,12 @@ func (c *Config) Listen(network, address string, f Factory) (*Port, error) {
 // With Config.TLS set, each accepted connection is wrapped with tls.Server.
 // Backlog, ReusePort and UnixMode do not apply: the socket exists already.
 func (c *Config) Serve(ln net.Listener, f Factory) (*Port, error) {
-	if ln == nil || f == nil {
-		if ln != nil {
-			ln.Close()
-		}
-		return nil, &net.OpError{Op: "serve", Net: "", Err: errors.New("netport: nil Listener or Factory")}
+	if ln == nil {
+		return nil, &net.OpError{Op: "serve", Err: errNilListener}
+	}
+	if f == nil {
+		ln.Close()
+		return nil, &net.OpError{Op: "serve", Net: ln.Addr().Network(), Addr: ln.Addr(), Err: errNilFactory}
 	}
 	return c.serve(ln, f, "")
 }
