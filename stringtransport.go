@@ -1,0 +1,178 @@
+package netport
+
+import (
+	"bytes"
+	"net"
+	"sync"
+	"syscall"
+)
+
+// StringTransport is a Transport that records what a protocol does with
+// it, for unit tests that call a protocol's methods directly, as Twisted's
+// StringTransport does. Writes are kept in memory (Value); the other calls
+// are recorded as flags. The zero value is ready to use and safe for
+// concurrent use; LocalAddr and RemoteAddr answer Local and Remote, or a
+// "memory" address when those are nil.
+type StringTransport struct {
+	Local  net.Addr // answered by LocalAddr
+	Remote net.Addr // answered by RemoteAddr
+
+	mu        sync.Mutex
+	buf       bytes.Buffer
+	lost      bool // LoseConnection or StopProducing was called
+	aborted   bool
+	writeLost bool
+	paused    bool
+	pauses    int
+}
+
+var _ Transport = (*StringTransport)(nil)
+
+// Write records b. After LoseConnection or AbortConnection it records
+// nothing and returns an error wrapping net.ErrClosed, as a real
+// connection would; after LoseWriteConnection, one wrapping syscall.EPIPE.
+func (t *StringTransport) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.writableLocked("write"); err != nil {
+		return 0, err
+	}
+	return t.buf.Write(b)
+}
+
+// WriteSequence records the buffers in order, as Write does.
+func (t *StringTransport) WriteSequence(bufs [][]byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.writableLocked("writev"); err != nil {
+		return err
+	}
+	for _, b := range bufs {
+		t.buf.Write(b)
+	}
+	return nil
+}
+
+func (t *StringTransport) writableLocked(op string) error {
+	if t.lost || t.aborted {
+		return &net.OpError{Op: op, Net: "memory", Err: net.ErrClosed}
+	}
+	if t.writeLost {
+		return &net.OpError{Op: op, Net: "memory", Err: syscall.EPIPE}
+	}
+	return nil
+}
+
+// Value returns a copy of everything written so far.
+func (t *StringTransport) Value() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return bytes.Clone(t.buf.Bytes())
+}
+
+// String returns everything written so far, as a string.
+func (t *StringTransport) String() string { return string(t.Value()) }
+
+// Clear forgets what was written so far.
+func (t *StringTransport) Clear() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf.Reset()
+}
+
+// LoseConnection records the call. It returns nil.
+func (t *StringTransport) LoseConnection() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lost = true
+	return nil
+}
+
+// AbortConnection records the call. It returns nil.
+func (t *StringTransport) AbortConnection() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.aborted = true
+	return nil
+}
+
+// LoseWriteConnection records the call. It returns nil.
+func (t *StringTransport) LoseWriteConnection() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.writeLost = true
+	return nil
+}
+
+// PauseProducing records that the protocol paused reading.
+func (t *StringTransport) PauseProducing() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.paused = true
+	t.pauses++
+}
+
+// ResumeProducing records that the protocol resumed reading.
+func (t *StringTransport) ResumeProducing() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.paused = false
+}
+
+// StopProducing is LoseConnection.
+func (t *StringTransport) StopProducing() { t.LoseConnection() }
+
+// Disconnecting reports whether LoseConnection (or StopProducing) was
+// called, as Twisted's transport.disconnecting does.
+func (t *StringTransport) Disconnecting() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lost
+}
+
+// Aborted reports whether AbortConnection was called.
+func (t *StringTransport) Aborted() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.aborted
+}
+
+// WriteLost reports whether LoseWriteConnection was called.
+func (t *StringTransport) WriteLost() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.writeLost
+}
+
+// Paused reports whether the protocol has paused reading and not resumed.
+func (t *StringTransport) Paused() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.paused
+}
+
+// Pauses counts the PauseProducing calls.
+func (t *StringTransport) Pauses() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pauses
+}
+
+// LocalAddr returns Local, or a "memory" address when it is nil.
+func (t *StringTransport) LocalAddr() net.Addr {
+	if t.Local == nil {
+		return memoryAddr("memory:local")
+	}
+	return t.Local
+}
+
+// RemoteAddr returns Remote, or a "memory" address when it is nil.
+func (t *StringTransport) RemoteAddr() net.Addr {
+	if t.Remote == nil {
+		return memoryAddr("memory:remote")
+	}
+	return t.Remote
+}
+
+// Conn returns nil: there is no connection behind a StringTransport.
+func (t *StringTransport) Conn() net.Conn { return nil }
