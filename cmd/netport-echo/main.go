@@ -85,12 +85,12 @@ func parseEndpoint(v string) (endpoint, error) {
 
 // server is what runs: the ports and connections being served.
 type server struct {
-	out      io.Writer
-	ports    []*netport.Port
-	dgrams   []*netport.DatagramPort
-	conns    []*netport.Conn
-	cfg      *netport.Config
-	factory  netport.Factory
+	out     io.Writer
+	ports   []*netport.Port
+	dgrams  []*netport.DatagramPort
+	conns   []*netport.Conn
+	cfg     *netport.Config
+	factory netport.Factory
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
