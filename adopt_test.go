@@ -17,8 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// testTimeout bounds every wait in these tests.
-const testTimeout = 10 * time.Second
+// adoptTimeout bounds every wait in these tests.
+const adoptTimeout = 10 * time.Second
 
 // filer is implemented by net's sockets, which hand out their descriptor.
 type filer interface{ File() (*os.File, error) }
@@ -262,10 +262,10 @@ func testAdoptError(t *testing.T, tc adoptErrorCase, kind socketKind, adopt func
 	}
 }
 
-// exchange sends "ping" from a to b and "pong" back.
-func exchange(tb testing.TB, a, b net.Conn) {
+// pingPong sends "ping" from a to b and "pong" back.
+func pingPong(tb testing.TB, a, b net.Conn) {
 	tb.Helper()
-	deadline := time.Now().Add(testTimeout)
+	deadline := time.Now().Add(adoptTimeout)
 	a.SetDeadline(deadline)
 	b.SetDeadline(deadline)
 	for _, m := range []struct {
@@ -302,12 +302,12 @@ func TestAdoptStreamRoundTrip(t *testing.T) {
 			if got := ln.Addr().String(); got != addr.String() {
 				t.Errorf("got address %s; want %s", got, addr)
 			}
-			c, err := net.DialTimeout(network, addr.String(), testTimeout)
+			c, err := net.DialTimeout(network, addr.String(), adoptTimeout)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			ln.(interface{ SetDeadline(time.Time) error }).SetDeadline(time.Now().Add(testTimeout))
+			ln.(interface{ SetDeadline(time.Time) error }).SetDeadline(time.Now().Add(adoptTimeout))
 			s, err := ln.Accept()
 			if err != nil {
 				t.Fatal(err)
@@ -326,7 +326,7 @@ func TestAdoptStreamRoundTrip(t *testing.T) {
 			if network != "unix" && ac.RemoteAddr().String() != c.LocalAddr().String() {
 				t.Errorf("got remote address %s; want %s", ac.RemoteAddr(), c.LocalAddr())
 			}
-			exchange(t, c, ac)
+			pingPong(t, c, ac)
 			ac.Close()
 			if n, err := c.Read(make([]byte, 1)); err != io.EOF {
 				t.Errorf("got %d, %v after closing the adopted connection; want 0, EOF", n, err)
@@ -350,7 +350,7 @@ func TestAdoptPacketConnRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer client.Close()
-			deadline := time.Now().Add(testTimeout)
+			deadline := time.Now().Add(adoptTimeout)
 			pc.SetDeadline(deadline)
 			client.SetDeadline(deadline)
 			buf := make([]byte, 16)
@@ -371,12 +371,12 @@ func TestAdoptPacketConnRoundTrip(t *testing.T) {
 	}
 }
 
-// waitReadable waits until fd is readable, failing tb after testTimeout.
+// waitReadable waits until fd is readable, failing tb after adoptTimeout.
 func waitReadable(tb testing.TB, fd int) {
 	tb.Helper()
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	for {
-		n, err := unix.Poll(fds, int(testTimeout/time.Millisecond))
+		n, err := unix.Poll(fds, int(adoptTimeout/time.Millisecond))
 		if err == unix.EINTR {
 			continue
 		}
@@ -443,7 +443,7 @@ func TestAdoptedCloseKeepsSocket(t *testing.T) {
 					t.Fatalf("socket file after close: got %v; want mode %v", err, before.Mode())
 				}
 			}
-			dc, err := net.DialTimeout(tc.network, addr.String(), testTimeout)
+			dc, err := net.DialTimeout(tc.network, addr.String(), adoptTimeout)
 			if err != nil {
 				t.Fatal(err)
 			}

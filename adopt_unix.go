@@ -46,16 +46,7 @@ func (k socketKind) sotype() int {
 // ErrAddressFamilyMismatch and ErrNotListening. On error no descriptor is
 // left open.
 func adoptListener(fd, family int) (net.Listener, error) {
-	f, network, err := adoptFile(fd, family, listenerKind)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	ln, err := net.FileListener(f)
-	if err != nil {
-		return nil, fileError(network, err)
-	}
-	return ln, nil
+	return adoptFD(fd, family, listenerKind, net.FileListener)
 }
 
 // adoptConn returns a net.Conn over a duplicate of fd, a connected
@@ -65,16 +56,7 @@ func adoptListener(fd, family int) (net.Listener, error) {
 // syscall.ENOTCONN. Unlike a listener, the connection is an ordinary one:
 // whoever serves it may shut it down to end it.
 func adoptConn(fd, family int) (net.Conn, error) {
-	f, network, err := adoptFile(fd, family, connKind)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	c, err := net.FileConn(f)
-	if err != nil {
-		return nil, fileError(network, err)
-	}
-	return c, nil
+	return adoptFD(fd, family, connKind, net.FileConn)
 }
 
 // adoptPacketConn returns a net.PacketConn over a duplicate of fd, a
@@ -82,42 +64,31 @@ func adoptConn(fd, family int) (net.Conn, error) {
 // Ownership and errors are as for adoptListener, without the listening
 // check; closing the result leaves other holders of the socket reading.
 func adoptPacketConn(fd, family int) (net.PacketConn, error) {
-	f, network, err := adoptFile(fd, family, packetKind)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	c, err := net.FilePacketConn(f)
-	if err != nil {
-		return nil, fileError(network, err)
-	}
-	return c, nil
+	return adoptFD(fd, family, packetKind, net.FilePacketConn)
 }
 
-// adoptFile checks fd for an adopt call of the given kind and returns a
-// non-blocking, close-on-exec duplicate of it as an *os.File, with the
-// name of the network the call asked for. The net.File* functions
-// duplicate the file once more, so the caller closes it once they return.
-// On error nothing stays open.
-func adoptFile(fd, family int, kind socketKind) (*os.File, string, error) {
+// adoptFD checks fd for an adopt call of the given kind and hands a
+// non-blocking, close-on-exec duplicate of it to fromFile, one of the
+// net.File* functions, which duplicates it once more: the first duplicate
+// is closed on return, whatever happens. On error nothing stays open.
+func adoptFD[T any](fd, family int, kind socketKind, fromFile func(*os.File) (T, error)) (T, error) {
+	var zero T
 	network := networkName(family, kind.sotype())
-	fail := func(addr net.Addr, err error) error {
-		return &net.OpError{Op: "adopt", Net: network, Addr: addr, Err: err}
-	}
 	// The family is checked before fd is touched, so that a caller who
 	// mixed up the arguments does not get an error about the descriptor.
 	if !adoptableFamily(family) {
-		return nil, network, fail(nil, fmt.Errorf("%w %d (want AF_INET, AF_INET6 or AF_UNIX)",
-			ErrUnsupportedAddressFamily, family))
+		return zero, &net.OpError{Op: "adopt", Net: network, Err: fmt.Errorf(
+			"%w %d (want AF_INET, AF_INET6 or AF_UNIX)", ErrUnsupportedAddressFamily, family)}
 	}
 	// Checking the duplicate rather than fd itself means that a descriptor
 	// closed and reused by another goroutine between the checks and the
 	// adoption cannot slip through.
 	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
-		return nil, network, fail(nil, fmt.Errorf("descriptor %d: %w", fd, os.NewSyscallError("fcntl", err)))
+		return zero, &net.OpError{Op: "adopt", Net: network,
+			Err: fmt.Errorf("descriptor %d: %w", fd, os.NewSyscallError("fcntl", err))}
 	}
-	addr, err := checkSocket(dup, family, kind)
+	sotype, err := checkSocket(dup, family, kind)
 	if err == nil {
 		// O_NONBLOCK belongs to the open file description, so this also
 		// makes fd non-blocking; net would set it anyway.
@@ -126,50 +97,59 @@ func adoptFile(fd, family int, kind socketKind) (*os.File, string, error) {
 		}
 	}
 	if err != nil {
+		// The local address is looked up only here, to say which socket
+		// was refused.
+		var addr net.Addr
+		if sa, saErr := unix.Getsockname(dup); saErr == nil {
+			addr = sockaddrToAddr(sa, sotype)
+		}
 		unix.Close(dup)
-		return nil, network, fail(addr, fmt.Errorf("descriptor %d: %w", fd, err))
+		return zero, &net.OpError{Op: "adopt", Net: network, Addr: addr,
+			Err: fmt.Errorf("descriptor %d: %w", fd, err)}
 	}
-	return os.NewFile(uintptr(dup), "adopt "+network), network, nil
+	f := os.NewFile(uintptr(dup), "adopt "+network)
+	defer f.Close()
+	v, err := fromFile(f)
+	if err != nil {
+		return zero, fileError(network, err)
+	}
+	return v, nil
 }
 
 // checkSocket checks that descriptor s is a socket of the type kind needs,
 // of the given family, listening or connected as kind needs. It returns the
-// socket's local address (nil when unknown) to name it in errors.
-func checkSocket(s, family int, kind socketKind) (net.Addr, error) {
-	sotype, err := unix.GetsockoptInt(s, unix.SOL_SOCKET, unix.SO_TYPE)
+// socket's type, 0 when s is not a socket.
+func checkSocket(s, family int, kind socketKind) (sotype int, err error) {
+	sotype, err = unix.GetsockoptInt(s, unix.SOL_SOCKET, unix.SO_TYPE)
 	if err != nil {
-		return nil, os.NewSyscallError("getsockopt", err)
-	}
-	var addr net.Addr
-	if sa, err := unix.Getsockname(s); err == nil {
-		addr = sockaddrToAddr(sa, sotype)
+		return 0, os.NewSyscallError("getsockopt", err)
 	}
 	if want := kind.sotype(); sotype != want {
-		return addr, fmt.Errorf("%w %s, want %s", ErrUnsupportedSocketType, typeName(sotype), typeName(want))
+		return sotype, fmt.Errorf("%w %s, want %s", ErrUnsupportedSocketType, typeName(sotype), typeName(want))
 	}
 	domain, err := unix.GetsockoptInt(s, unix.SOL_SOCKET, unix.SO_DOMAIN)
 	if err != nil {
-		return addr, os.NewSyscallError("getsockopt", err)
+		return sotype, os.NewSyscallError("getsockopt", err)
 	}
 	if domain != family {
-		return addr, fmt.Errorf("%w: declared %s, socket is %s", ErrAddressFamilyMismatch,
+		return sotype, fmt.Errorf("%w: declared %s, socket is %s", ErrAddressFamilyMismatch,
 			familyName(family), familyName(domain))
 	}
 	switch kind {
 	case listenerKind:
 		listening, err := unix.GetsockoptInt(s, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
 		if err != nil {
-			return addr, os.NewSyscallError("getsockopt", err)
+			return sotype, os.NewSyscallError("getsockopt", err)
 		}
 		if listening == 0 {
-			return addr, fmt.Errorf("%w (listen(2) was never called on it)", ErrNotListening)
+			return sotype, fmt.Errorf("%w (listen(2) was never called on it)", ErrNotListening)
 		}
 	case connKind:
 		if _, err := unix.Getpeername(s); err != nil {
-			return addr, os.NewSyscallError("getpeername", err)
+			return sotype, os.NewSyscallError("getpeername", err)
 		}
 	}
-	return addr, nil
+	return sotype, nil
 }
 
 // fileError rewraps an error from net.FileListener, net.FileConn or

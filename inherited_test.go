@@ -315,7 +315,7 @@ func childInheritedNotSocket() int {
 // to a clean environment and files as descriptors 3 and on.
 func runChild(tb testing.TB, name string, env []string, files ...*os.File) {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), adoptTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
 	for _, kv := range os.Environ() {
