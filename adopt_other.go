@@ -1,0 +1,53 @@
+//go:build !linux
+
+package netport
+
+import (
+	"net"
+	"os"
+	"strconv"
+)
+
+// Descriptor adoption needs Linux's socket options (SO_DOMAIN,
+// SO_ACCEPTCONN) to check a descriptor before serving it; elsewhere every
+// call answers ErrNotSupported.
+
+func adoptListener(fd, family int) (net.Listener, error) {
+	return nil, &net.OpError{Op: "adopt", Err: ErrNotSupported}
+}
+
+func adoptConn(fd, family int) (net.Conn, error) {
+	return nil, &net.OpError{Op: "adopt", Err: ErrNotSupported}
+}
+
+func adoptPacketConn(fd, family int) (net.PacketConn, error) {
+	return nil, &net.OpError{Op: "adopt", Err: ErrNotSupported}
+}
+
+// SocketInfo describes a socket descriptor, as Inspect and Inherited report
+// it.
+type SocketInfo struct {
+	FD        int    // the descriptor
+	Name      string // its name from LISTEN_FDNAMES; "" when not named
+	Family    int    // SO_DOMAIN: syscall.AF_INET, AF_INET6, AF_UNIX...
+	Type      int    // SO_TYPE: syscall.SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET...
+	Listening bool   // SO_ACCEPTCONN: listen(2) was called on it
+}
+
+// Inspect reports what descriptor fd is. On this system it always returns
+// a *net.OpError with Op "inspect" wrapping ErrNotSupported.
+func Inspect(fd int) (SocketInfo, error) {
+	return SocketInfo{}, &net.OpError{Op: "inspect", Err: ErrNotSupported}
+}
+
+// Inherited returns the sockets a service manager passed to this process
+// by systemd's socket-activation protocol. On this system it returns nil,
+// nil when LISTEN_PID is unset or names another process (nothing was
+// passed to this one), and an error wrapping ErrNotSupported when sockets
+// were passed to it.
+func Inherited() ([]SocketInfo, error) {
+	if pid, err := strconv.Atoi(os.Getenv("LISTEN_PID")); err != nil || pid != os.Getpid() {
+		return nil, nil
+	}
+	return nil, &net.OpError{Op: "inherit", Err: ErrNotSupported}
+}
