@@ -24,16 +24,6 @@ func adoptPacketConn(fd, family int) (net.PacketConn, error) {
 	return nil, &net.OpError{Op: "adopt", Err: ErrNotSupported}
 }
 
-// SocketInfo describes a socket descriptor, as Inspect and Inherited report
-// it.
-type SocketInfo struct {
-	FD        int    // the descriptor
-	Name      string // its name from LISTEN_FDNAMES; "" when not named
-	Family    int    // SO_DOMAIN: syscall.AF_INET, AF_INET6, AF_UNIX...
-	Type      int    // SO_TYPE: syscall.SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET...
-	Listening bool   // SO_ACCEPTCONN: listen(2) was called on it
-}
-
 // Inspect reports what descriptor fd is. On this system it always returns
 // a *net.OpError with Op "inspect" wrapping ErrNotSupported.
 func Inspect(fd int) (SocketInfo, error) {

@@ -163,16 +163,6 @@ func fileError(network string, err error) error {
 	return &net.OpError{Op: "adopt", Net: network, Err: err}
 }
 
-// SocketInfo describes a socket descriptor, as Inspect and Inherited report
-// it.
-type SocketInfo struct {
-	FD        int    // the descriptor
-	Name      string // its name from LISTEN_FDNAMES; "" when not named
-	Family    int    // SO_DOMAIN: syscall.AF_INET, AF_INET6, AF_UNIX...
-	Type      int    // SO_TYPE: syscall.SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET...
-	Listening bool   // SO_ACCEPTCONN: listen(2) was called on it
-}
-
 // Inspect reports what descriptor fd is, for instance whether standard
 // input is a listening or a connected socket under inetd, so that the
 // caller can choose the Adopt call to make. It neither duplicates nor

@@ -305,9 +305,10 @@ func (c *Conn) fail(err error) {
 	}
 }
 
-// LoseConnection closes the connection after writes in flight: it sends
-// FIN, reads (and discards) until the peer closes too or LingerTimeout
-// passes, then closes. ConnectionLost gets ErrConnectionDone. Calling it
+// LoseConnection closes the connection after writes in flight. When data
+// from the peer is waiting unread, it first sends FIN and reads (and
+// discards) until the peer closes too or LingerTimeout passes, since
+// closing then would reset the connection and could lose what was written. ConnectionLost gets ErrConnectionDone. Calling it
 // again, or after the connection ended, does nothing and returns nil.
 func (c *Conn) LoseConnection() error {
 	c.mu.Lock()
@@ -323,10 +324,12 @@ func (c *Conn) LoseConnection() error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && !c.readClosed {
-		if c.writeClosed || cw.CloseWrite() == nil {
+	if !c.readClosed && unreadData(c.raw) {
+		// close(2) would answer with a reset and drop what is still
+		// queued for the peer: send FIN, read until the peer's FIN.
+		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && (c.writeClosed || cw.CloseWrite() == nil) {
 			c.lingering = true
-			c.nc.SetReadDeadline(time.Now().Add(LingerTimeout))
+			c.raw.SetReadDeadline(time.Now().Add(LingerTimeout))
 			return nil
 		}
 	}

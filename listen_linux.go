@@ -159,3 +159,21 @@ func dupFile(sc syscall.Conn, name string) (*os.File, error) {
 	}
 	return os.NewFile(uintptr(nfd), name), nil
 }
+
+// unreadData reports whether bytes from the peer wait unread in the
+// socket's receive queue.
+func unreadData(nc net.Conn) bool {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	n := 0
+	rc.Control(func(fd uintptr) {
+		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+	})
+	return n > 0
+}

@@ -30,3 +30,7 @@ func reserveFD() int   { return -1 }
 func releaseFD(fd int) {}
 
 func dupFile(sc syscall.Conn, name string) (*os.File, error) { return nil, ErrNotSupported }
+
+// unreadData reports false: without SIOCINQ, LoseConnection closes at
+// once.
+func unreadData(net.Conn) bool { return false }
