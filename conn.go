@@ -306,10 +306,12 @@ func (c *Conn) fail(err error) {
 }
 
 // LoseConnection closes the connection after writes in flight. When data
-// from the peer is waiting unread, it first sends FIN and reads (and
-// discards) until the peer closes too or LingerTimeout passes, since
-// closing then would reset the connection and could lose what was written. ConnectionLost gets ErrConnectionDone. Calling it
-// again, or after the connection ended, does nothing and returns nil.
+// from the peer is waiting unread, or data written is not yet acknowledged
+// by the peer, it first sends FIN and reads (and discards) until the peer
+// closes too or LingerTimeout passes: closing at once would answer the
+// peer's data, now or later, with a reset that could lose what was
+// written. ConnectionLost gets ErrConnectionDone. Calling it again, or
+// after the connection ended, does nothing and returns nil.
 func (c *Conn) LoseConnection() error {
 	c.mu.Lock()
 	if c.handler {
@@ -324,9 +326,10 @@ func (c *Conn) LoseConnection() error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.readClosed && unreadData(c.raw) {
-		// close(2) would answer with a reset and drop what is still
-		// queued for the peer: send FIN, read until the peer's FIN.
+	if !c.readClosed && (unreadData(c.raw) || unsentData(c.raw)) {
+		// close(2) would answer the peer's data with a reset and drop
+		// what is still queued for the peer: send FIN, read until the
+		// peer's FIN.
 		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && (c.writeClosed || cw.CloseWrite() == nil) {
 			c.lingering = true
 			c.raw.SetReadDeadline(time.Now().Add(LingerTimeout))

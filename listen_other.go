@@ -31,6 +31,14 @@ func releaseFD(fd int) {}
 
 func dupFile(sc syscall.Conn, name string) (*os.File, error) { return nil, ErrNotSupported }
 
-// unreadData reports false: without SIOCINQ, LoseConnection closes at
-// once.
+// unreadData reports false: without SIOCINQ it cannot tell (unsentData
+// makes a TCP connection linger all the same).
 func unreadData(net.Conn) bool { return false }
+
+// unsentData reports true for a TCP connection: without SIOCOUTQ,
+// LoseConnection cannot tell whether a reset would drop data still on its
+// way to the peer, so it lingers.
+func unsentData(nc net.Conn) bool {
+	_, ok := nc.(*net.TCPConn)
+	return ok
+}
