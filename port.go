@@ -170,8 +170,10 @@ func (p *Port) Shutdown(ctx context.Context) error {
 }
 
 // PauseProducing stops accepting: new clients wait in the listen backlog
-// until ResumeProducing. A listener without SetDeadline may still accept
-// one connection that was already being accepted.
+// until ResumeProducing. A client that an Accept already under way returns
+// (a listener without SetDeadline cannot be woken, and a real socket can
+// return one in the instant before the deadline is seen) is held unserved
+// until ResumeProducing, and closed if the port closes first.
 func (p *Port) PauseProducing() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -258,6 +260,13 @@ func (p *Port) acceptLoop() {
 			continue
 		}
 		delay = 0
+		// PauseProducing may have come while Accept was under way: hold
+		// the client until the port resumes.
+		if !p.waitResumed() {
+			nc.Close()
+			p.releaseSlot()
+			return
+		}
 		p.track(nc)
 	}
 }
@@ -273,21 +282,8 @@ func (p *Port) pauseRequested() bool {
 // waitReady blocks while the port is paused or at MaxConns, and reports
 // false once the port is closing.
 func (p *Port) waitReady() bool {
-	for {
-		p.mu.Lock()
-		paused, resume := p.paused, p.resume
-		if !paused {
-			p.resume = nil
-		}
-		p.mu.Unlock()
-		if !paused {
-			break
-		}
-		select {
-		case <-resume:
-		case <-p.closed:
-			return false
-		}
+	if !p.waitResumed() {
+		return false
 	}
 	if p.slots != nil {
 		select {
@@ -297,6 +293,27 @@ func (p *Port) waitReady() bool {
 		}
 	}
 	return !p.closing.Load()
+}
+
+// waitResumed blocks while the port is paused, and reports false once the
+// port is closing.
+func (p *Port) waitResumed() bool {
+	for {
+		p.mu.Lock()
+		paused, resume := p.paused, p.resume
+		if !paused {
+			p.resume = nil
+		}
+		p.mu.Unlock()
+		if !paused {
+			return true
+		}
+		select {
+		case <-resume:
+		case <-p.closed:
+			return false
+		}
+	}
 }
 
 func (p *Port) releaseSlot() {
