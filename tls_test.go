@@ -1,0 +1,84 @@
+package netport
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"testing"
+	"time"
+)
+
+// dialTLS connects to p over TLS, with a bounded deadline for every later
+// operation.
+func dialTLS(tb testing.TB, p *Port, cfg *tls.Config) *tls.Conn {
+	tb.Helper()
+	d := &net.Dialer{Timeout: testTimeout, Deadline: time.Now().Add(testTimeout)}
+	c, err := tls.DialWithDialer(d, p.Addr().Network(), p.Addr().String(), cfg)
+	if err != nil {
+		tb.Fatalf("TLS dial %v: %v", p.Addr(), err)
+	}
+	c.SetDeadline(time.Now().Add(testTimeout))
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestTLSEcho(t *testing.T) {
+	server, client := testTLS(t)
+	for _, tt := range streamNetworks(t) {
+		t.Run(tt.network, func(t *testing.T) {
+			f := newHookFactory(nil, echoData)
+			p := listen(t, &Config{TLS: server}, tt.network, tt.address, f)
+			c := dialTLS(t, p, client)
+			roundTrip(t, c, []byte("hello over TLS"))
+
+			h := recv(t, f.built)
+			tr := recv(t, h.made)
+			tc, ok := tr.Conn().(*tls.Conn)
+			if !ok {
+				t.Fatalf("Conn() is %T; want *tls.Conn", tr.Conn())
+			}
+			if !tc.ConnectionState().HandshakeComplete {
+				t.Fatalf("ConnectionMade before the handshake completed")
+			}
+			if tr.RemoteAddr().String() != c.LocalAddr().String() {
+				t.Fatalf("RemoteAddr() = %v; want %v", tr.RemoteAddr(), c.LocalAddr())
+			}
+			c.Close()
+			if reason := recv(t, h.lost); !errors.Is(reason, ErrConnectionDone) {
+				t.Fatalf("ConnectionLost(%v); want ErrConnectionDone", reason)
+			}
+		})
+	}
+}
+
+func TestTLSStalledHandshakeDelaysNobody(t *testing.T) {
+	server, client := testTLS(t)
+	f := newHookFactory(nil, echoData)
+	p := listen(t, &Config{TLS: server}, "tcp", "127.0.0.1:0", f)
+	stalled := dial(t, p) // connects, never sends its ClientHello
+	roundTrip(t, dialTLS(t, p, client), []byte("not delayed"))
+	recv(t, f.built)
+	if len(f.built) != 0 {
+		t.Fatalf("BuildProtocol called for the stalled client")
+	}
+	stalled.Close()
+}
+
+func TestTLSIdleTimeoutBoundsHandshake(t *testing.T) {
+	server, _ := testTLS(t)
+	f := newHookFactory(nil, echoData)
+	p := listen(t, &Config{TLS: server, IdleTimeout: quietPeriod}, "tcp", "127.0.0.1:0", f)
+	stalled := dial(t, p)
+	start := time.Now()
+	_, err := stalled.Read(make([]byte, 1))
+	var ne net.Error
+	if err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("stalled client read: got %v; want the server to close (EOF or a reset)", err)
+	}
+	if d := time.Since(start); d < quietPeriod/2 {
+		t.Fatalf("closed after %v; want about IdleTimeout (%v)", d, quietPeriod)
+	}
+	if len(f.built) != 0 {
+		t.Fatalf("BuildProtocol called for a client that never finished its handshake")
+	}
+}
