@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -26,16 +27,24 @@ func TestPanicsAreRecovered(t *testing.T) {
 			logger, logs := testLogger()
 			var n atomic.Int32
 			built := make(chan *hookProto, 2)
+			// The panics wait until the client's dial has returned: an
+			// abort (a reset) before that would fail the dial itself.
+			dialed := make(chan struct{})
+			var once sync.Once
 			var f Factory = FactoryFunc(func(net.Addr) Protocol {
 				first := n.Add(1) == 1
 				if first && tt.where == "BuildProtocol" {
+					<-dialed
 					panic(errBoom)
 				}
 				h := newHookProto(nil, echoData)
 				if first {
 					switch tt.where {
 					case "ConnectionMade":
-						h.onMade = func(Transport) { panic(errBoom) }
+						h.onMade = func(Transport) {
+							<-dialed
+							panic(errBoom)
+						}
 					case "DataReceived":
 						h.onData = func(Transport, []byte) { panic(errBoom) }
 					case "ConnectionLost":
@@ -48,6 +57,7 @@ func TestPanicsAreRecovered(t *testing.T) {
 			if tt.where == "Handler" {
 				f = Handler(func(c net.Conn) {
 					if n.Add(1) == 1 {
+						<-dialed
 						panic(errBoom)
 					}
 					buf := make([]byte, 64)
@@ -61,8 +71,10 @@ func TestPanicsAreRecovered(t *testing.T) {
 				})
 			}
 			p := listen(t, &Config{Logger: logger}, "tcp", "127.0.0.1:0", f)
+			t.Cleanup(func() { once.Do(func() { close(dialed) }) }) // before the port's Shutdown
 
 			c := dial(t, p)
+			once.Do(func() { close(dialed) })
 			if tt.where == "ConnectionLost" {
 				// The panic comes once the connection ends.
 				roundTrip(t, c, []byte("y"))
