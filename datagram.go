@@ -1,0 +1,545 @@
+package netport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"reflect"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// A DatagramProtocol receives the datagrams of one [DatagramPort]. Its
+// methods are called from the port's own goroutine, one at a time, so a
+// protocol needs no lock for its own state.
+//
+// A protocol may also implement [DatagramStarter], [DatagramStopper] and
+// [ConnectionRefusedHandler].
+type DatagramProtocol interface {
+	// DatagramReceived is called with each datagram and its sender. data
+	// is valid only during the call: copy what must be kept. A datagram
+	// longer than the port's MaxPacketSize arrives cut to that size (see
+	// [DatagramPort.Truncated]). from is nil when the sender has no
+	// address, as an unbound unixgram socket has none.
+	DatagramReceived(data []byte, from net.Addr)
+}
+
+// DatagramStarter is implemented by a datagram protocol that wants to know
+// its port. StartProtocol is called once, on the port's goroutine, before
+// the first DatagramReceived; it is the place to keep p for replies.
+type DatagramStarter interface {
+	StartProtocol(p *DatagramPort)
+}
+
+// DatagramStopper is implemented by a datagram protocol that wants to know
+// when its port has stopped. StopProtocol is called once, last, after the
+// port's socket is closed; Close returns after it has returned.
+type DatagramStopper interface {
+	StopProtocol()
+}
+
+// ConnectionRefusedHandler is implemented by a datagram protocol served on
+// a connected socket that wants to know when its peer is gone: a read that
+// fails with ECONNREFUSED (an ICMP port unreachable for an earlier write)
+// calls ConnectionRefused, and the port goes on reading. Without it the
+// error is ignored all the same.
+type ConnectionRefusedHandler interface {
+	ConnectionRefused()
+}
+
+// A DatagramPort serves one net.PacketConn: a single goroutine reads each
+// datagram and hands it to the port's [DatagramProtocol]. The port owns the
+// PacketConn and closes it when it stops. Its methods are safe for
+// concurrent use, including from inside the protocol's own callbacks.
+type DatagramPort struct {
+	cfg    *Config // may be nil, meaning a zero Config
+	pc     net.PacketConn
+	proto  DatagramProtocol
+	addr   net.Addr // pc.LocalAddr(), kept so that Addr answers after Close
+	remote net.Addr // the peer of a connected socket; nil otherwise
+	file   *datagramSocketFile
+
+	max       int    // MaxPacketSize
+	buf       []byte // read buffer, reused for every datagram; loop goroutine only
+	readMsg   bool   // reads use recvmsg and MSG_TRUNC; else buf has one spare byte
+	truncated atomic.Uint64
+	loopID    atomic.Uint64 // id of the loop goroutine, so Close can tell it is called from a callback
+
+	mu     sync.Mutex
+	paused bool          // guarded by mu
+	resume chan struct{} // guarded by mu; closed by ResumeProducing
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+	stopping  chan struct{} // closed by close, wakes a paused loop
+	done      chan struct{} // closed when the loop has finished, StopProtocol included
+}
+
+// ListenPacket is [Config.ListenPacket] with a zero Config.
+func ListenPacket(network, address string, p DatagramProtocol, maxPacketSize int) (*DatagramPort, error) {
+	return (*Config)(nil).ListenPacket(network, address, p, maxPacketSize)
+}
+
+// ListenPacket opens a fresh datagram socket on address and serves it with
+// p, reading datagrams of up to maxPacketSize bytes (0 means
+// DefaultMaxPacketSize). network is "udp", "udp4", "udp6" or "unixgram".
+//
+// c.ReusePort sets SO_REUSEPORT on a udp socket before it binds. For
+// unixgram, c.UnixMode (when not zero) is applied to the fresh socket file
+// right after bind, and Close removes that file, unless it has been
+// replaced by another since.
+//
+// Errors are *net.OpError values with Op "listen": a network other than
+// the four above wraps net.UnknownNetworkError, an address already taken
+// matches syscall.EADDRINUSE, a protocol value already served by another
+// live datagram port matches ErrProtocolInUse, and a nil p matches
+// ErrNoProtocol. Nothing is left open on error.
+func (c *Config) ListenPacket(network, address string, p DatagramProtocol, maxPacketSize int) (*DatagramPort, error) {
+	unixgram := false
+	switch network {
+	case "udp", "udp4", "udp6":
+	case "unixgram":
+		unixgram = true
+	default:
+		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
+	}
+	if err := checkDatagramArgs(p, maxPacketSize); err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	var lc net.ListenConfig
+	if c != nil && c.ReusePort && !unixgram {
+		lc.Control = datagramReusePort
+	}
+	pc, err := lc.ListenPacket(context.Background(), network, address)
+	if err != nil {
+		return nil, err
+	}
+	laddr := pc.LocalAddr()
+	var file *datagramSocketFile
+	if unixgram {
+		if file, err = c.prepareDatagramSocketFile(address); err != nil {
+			pc.Close()
+			return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: err}
+		}
+	}
+	d, err := c.serveDatagram(pc, p, maxPacketSize, file)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: err}
+	}
+	return d, nil
+}
+
+// servePacket starts serving pc with p, as ListenPacket and the Adopt
+// calls do once they hold a PacketConn. From the call on, pc belongs to
+// the port: it is closed on error too. maxPacketSize 0 means
+// DefaultMaxPacketSize; a negative one is an error. The errors are not
+// wrapped in a *net.OpError: the caller knows the Op.
+func (c *Config) servePacket(pc net.PacketConn, p DatagramProtocol, maxPacketSize int) (*DatagramPort, error) {
+	return c.serveDatagram(pc, p, maxPacketSize, nil)
+}
+
+func checkDatagramArgs(p DatagramProtocol, maxPacketSize int) error {
+	if p == nil {
+		return fmt.Errorf("%w: nil DatagramProtocol", ErrNoProtocol)
+	}
+	if maxPacketSize < 0 {
+		return fmt.Errorf("netport: negative maxPacketSize %d", maxPacketSize)
+	}
+	return nil
+}
+
+// serveDatagram is servePacket that also removes file, when not nil, on
+// error and when the port stops.
+func (c *Config) serveDatagram(pc net.PacketConn, p DatagramProtocol, maxPacketSize int, file *datagramSocketFile) (*DatagramPort, error) {
+	if pc == nil {
+		return nil, errors.New("netport: nil PacketConn")
+	}
+	fail := func(err error) (*DatagramPort, error) {
+		pc.Close()
+		file.remove()
+		return nil, err
+	}
+	if err := checkDatagramArgs(p, maxPacketSize); err != nil {
+		return fail(err)
+	}
+	if maxPacketSize == 0 {
+		maxPacketSize = DefaultMaxPacketSize
+	}
+	d := &DatagramPort{
+		cfg:      c,
+		pc:       pc,
+		proto:    p,
+		addr:     pc.LocalAddr(),
+		remote:   datagramPeer(pc),
+		file:     file,
+		max:      maxPacketSize,
+		readMsg:  datagramCanReadMsg(pc),
+		stopping: make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	// Without MSG_TRUNC a spare byte tells a datagram that filled the
+	// buffer from one that did not fit.
+	if d.buf = make([]byte, maxPacketSize+1); d.readMsg {
+		d.buf = d.buf[:maxPacketSize]
+	}
+	if err := registerDatagramProtocol(d); err != nil {
+		return fail(err)
+	}
+	go d.serve()
+	return d, nil
+}
+
+// datagramPeer returns the remote address of a connected PacketConn, such
+// as one from net.DialUDP, and nil for an unconnected one.
+func datagramPeer(pc net.PacketConn) net.Addr {
+	rc, ok := pc.(interface{ RemoteAddr() net.Addr })
+	if !ok {
+		return nil
+	}
+	if ra := rc.RemoteAddr(); !datagramNilAddr(ra) {
+		return ra
+	}
+	return nil
+}
+
+// datagramProtocols maps each protocol value served by a live datagram
+// port to that port, so that one value is never served twice at once.
+// Values whose dynamic type is not comparable cannot be map keys and are
+// not tracked.
+var datagramProtocols = struct {
+	mu    sync.Mutex
+	ports map[any]*DatagramPort // guarded by mu
+}{ports: make(map[any]*DatagramPort)}
+
+func registerDatagramProtocol(d *DatagramPort) error {
+	if !reflect.ValueOf(d.proto).Comparable() { // not a valid map key
+		return nil
+	}
+	datagramProtocols.mu.Lock()
+	defer datagramProtocols.mu.Unlock()
+	if other, ok := datagramProtocols.ports[d.proto]; ok {
+		return fmt.Errorf("%w: %T is served by %v", ErrProtocolInUse, d.proto, datagramAddrString(other.addr))
+	}
+	datagramProtocols.ports[d.proto] = d
+	return nil
+}
+
+func unregisterDatagramProtocol(d *DatagramPort) {
+	if !reflect.ValueOf(d.proto).Comparable() {
+		return
+	}
+	datagramProtocols.mu.Lock()
+	defer datagramProtocols.mu.Unlock()
+	if datagramProtocols.ports[d.proto] == d {
+		delete(datagramProtocols.ports, d.proto)
+	}
+}
+
+// serve is the port's goroutine: StartProtocol, the datagrams, then
+// StopProtocol.
+func (d *DatagramPort) serve() {
+	d.loopID.Store(datagramGoroutineID())
+	defer d.finish()
+	if s, ok := d.proto.(DatagramStarter); ok {
+		d.call("StartProtocol", nil, func() { s.StartProtocol(d) })
+	}
+	for {
+		n, from, truncated, err := d.read()
+		if err != nil {
+			if !d.readFailed(err) {
+				return
+			}
+			continue
+		}
+		if truncated {
+			d.truncated.Add(1)
+		}
+		// A datagram read just before PauseProducing is held until
+		// ResumeProducing, so that none is delivered while paused.
+		if !d.waitWhilePaused() {
+			return
+		}
+		d.call("DatagramReceived", from, func() { d.proto.DatagramReceived(d.buf[:n], from) })
+	}
+}
+
+// read reads one datagram into d.buf and reports whether it was cut to
+// d.max bytes.
+func (d *DatagramPort) read() (n int, from net.Addr, truncated bool, err error) {
+	if d.readMsg {
+		return datagramReadMsg(d.pc, d.buf)
+	}
+	n, from, err = d.pc.ReadFrom(d.buf)
+	if n > d.max {
+		return d.max, from, true, err
+	}
+	return n, from, false, err
+}
+
+// call runs one of the protocol's callbacks, recovering a panic. f does
+// not escape, so the read loop's closure costs no allocation.
+func (d *DatagramPort) call(name string, from net.Addr, f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.logPanic(name, from, r)
+		}
+	}()
+	f()
+}
+
+func (d *DatagramPort) logPanic(callback string, from net.Addr, r any) {
+	d.cfg.logger().Error("netport: panic in datagram protocol, port keeps serving",
+		"callback", callback, "port", datagramAddrString(d.addr), "from", datagramAddrString(from),
+		"panic", r, "stack", string(debug.Stack()))
+}
+
+// readFailed handles a read error and reports whether the loop goes on.
+func (d *DatagramPort) readFailed(err error) bool {
+	switch {
+	case d.closed.Load():
+		return false
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return d.timedOut()
+	case errors.Is(err, syscall.ECONNREFUSED):
+		if h, ok := d.proto.(ConnectionRefusedHandler); ok {
+			d.call("ConnectionRefused", d.remote, h.ConnectionRefused)
+		}
+		return true
+	}
+	d.cfg.logger().Error("netport: datagram port stopped by a read error",
+		"port", datagramAddrString(d.addr), "err", err)
+	d.close()
+	return false
+}
+
+// timedOut handles a read interrupted by a deadline: PauseProducing's, or
+// one set on PacketConn() by someone else, which is cleared so that the
+// loop does not spin on it.
+func (d *DatagramPort) timedOut() bool {
+	d.mu.Lock()
+	if !d.paused {
+		d.pc.SetReadDeadline(time.Time{})
+	}
+	d.mu.Unlock()
+	return d.waitWhilePaused()
+}
+
+// waitWhilePaused blocks while the port is paused and reports false when
+// the port is closed meanwhile.
+func (d *DatagramPort) waitWhilePaused() bool {
+	for {
+		d.mu.Lock()
+		paused, resume := d.paused, d.resume
+		d.mu.Unlock()
+		if !paused {
+			return !d.closed.Load()
+		}
+		select {
+		case <-resume:
+		case <-d.stopping:
+			return false
+		}
+	}
+}
+
+// finish ends the loop: the socket is closed, StopProtocol called, the
+// protocol value released and Done closed, in that order.
+func (d *DatagramPort) finish() {
+	d.close()
+	if s, ok := d.proto.(DatagramStopper); ok {
+		d.call("StopProtocol", nil, s.StopProtocol)
+	}
+	unregisterDatagramProtocol(d)
+	close(d.done)
+}
+
+// close closes the socket once; only the first call returns its error.
+func (d *DatagramPort) close() error {
+	var err error
+	d.closeOnce.Do(func() {
+		d.closed.Store(true)
+		close(d.stopping)
+		err = d.pc.Close()
+		d.file.remove()
+	})
+	return err
+}
+
+// Close stops the port: it closes the socket (this port's descriptor only:
+// never shutdown(2), so another holder of the same socket goes on
+// reading), removes a unixgram socket file that ListenPacket created,
+// waits for the port's goroutine to finish and StopProtocol to return,
+// and then returns the error of closing the socket. Later calls return
+// nil. Called from inside one of the protocol's callbacks, Close does not
+// wait, since that goroutine is its caller: the port finishes when the
+// callback returns.
+func (d *DatagramPort) Close() error {
+	err := d.close()
+	if datagramGoroutineID() != d.loopID.Load() {
+		<-d.done
+	}
+	return err
+}
+
+// Done returns a channel that is closed once the port has stopped, after
+// StopProtocol has returned: on Close, or when a read error stopped it.
+func (d *DatagramPort) Done() <-chan struct{} { return d.done }
+
+// WriteTo sends b as one datagram to addr and returns the number of bytes
+// written. It is safe to call from any goroutine. On a connected socket
+// (such as one from net.DialUDP) addr may be nil or the peer's address,
+// and the datagram goes to the peer; any other address fails, as on a
+// *net.UDPConn, with net.ErrWriteToConnected. After Close the error
+// matches net.ErrClosed.
+func (d *DatagramPort) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if d.remote != nil && (addr == nil || datagramSameAddr(addr, d.remote)) {
+		if w, ok := d.pc.(io.Writer); ok {
+			return w.Write(b)
+		}
+	}
+	return d.pc.WriteTo(b, addr)
+}
+
+// datagramSameAddr compares addresses by their text, which net makes canonical
+// (an IPv4 address prints the same in its 4- and 16-byte forms).
+func datagramSameAddr(a, b net.Addr) bool {
+	return a.Network() == b.Network() && a.String() == b.String()
+}
+
+// Addr returns the port's local address; it still answers after Close.
+func (d *DatagramPort) Addr() net.Addr { return d.addr }
+
+// MaxPacketSize returns the longest datagram the port delivers whole.
+func (d *DatagramPort) MaxPacketSize() int { return d.max }
+
+// Truncated returns how many datagrams were longer than MaxPacketSize.
+// Such a datagram is not dropped: it is delivered cut to MaxPacketSize, as
+// Twisted does.
+func (d *DatagramPort) Truncated() uint64 { return d.truncated.Load() }
+
+// PacketConn returns the socket the port serves, for socket options and
+// SyscallConn. Reading from it, closing it or setting read deadlines on it
+// bypasses the port; the port clears a read deadline it did not set.
+func (d *DatagramPort) PacketConn() net.PacketConn { return d.pc }
+
+// PauseProducing stops delivering datagrams: no DatagramReceived is called
+// until ResumeProducing, and datagrams queue in the socket's receive
+// buffer meanwhile (the kernel drops those that do not fit). A read in
+// progress is interrupted with a read deadline in the past.
+func (d *DatagramPort) PauseProducing() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.paused {
+		return
+	}
+	d.paused = true
+	d.resume = make(chan struct{})
+	d.pc.SetReadDeadline(time.Unix(1, 0))
+}
+
+// ResumeProducing undoes PauseProducing.
+func (d *DatagramPort) ResumeProducing() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.paused {
+		return
+	}
+	d.paused = false
+	close(d.resume)
+	d.pc.SetReadDeadline(time.Time{})
+}
+
+// String describes the port, e.g. "udp 127.0.0.1:9999 (*main.echo)", with
+// " not listening" added once it has stopped.
+func (d *DatagramPort) String() string {
+	s := fmt.Sprintf("%s (%T)", datagramAddrString(d.addr), d.proto)
+	if !datagramNilAddr(d.addr) {
+		s = d.addr.Network() + " " + s
+	}
+	if d.closed.Load() {
+		s += " not listening"
+	}
+	return s
+}
+
+// datagramAddrString is a.String(), or "<nil>" for no address.
+func datagramAddrString(a net.Addr) string {
+	if datagramNilAddr(a) {
+		return "<nil>"
+	}
+	return a.String()
+}
+
+// datagramNilAddr reports whether a is nil or a nil pointer in an interface, as
+// a PacketConn may return for an absent address.
+func datagramNilAddr(a net.Addr) bool {
+	if a == nil {
+		return true
+	}
+	v := reflect.ValueOf(a)
+	return v.Kind() == reflect.Pointer && v.IsNil()
+}
+
+// datagramGoroutineID returns the id of the calling goroutine, from the first line
+// of its stack trace ("goroutine 7 [running]:"). Close needs it to tell a
+// call from the port's own callbacks, which must not wait for themselves,
+// from any other; it is called once per port and once per Close.
+func datagramGoroutineID() uint64 {
+	var buf [64]byte
+	b := bytes.TrimPrefix(buf[:runtime.Stack(buf[:], false)], []byte("goroutine "))
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		b = b[:i]
+	}
+	id, _ := strconv.ParseUint(string(b), 10, 64)
+	return id
+}
+
+// datagramSocketFile is the file of a unixgram socket that ListenPacket
+// bound, removed when the port stops unless something else has replaced
+// it since.
+type datagramSocketFile struct {
+	path string
+	info os.FileInfo
+}
+
+// prepareDatagramSocketFile applies c.UnixMode to the socket file just bound at
+// path and records its identity; it returns nil for an abstract or
+// unnamed socket, which has no file.
+func (c *Config) prepareDatagramSocketFile(path string) (*datagramSocketFile, error) {
+	if path == "" || path[0] == '@' {
+		return nil, nil
+	}
+	f := &datagramSocketFile{path: path}
+	var err error
+	if f.info, err = os.Lstat(path); err != nil {
+		return nil, err
+	}
+	if c != nil && c.UnixMode != 0 {
+		if err := os.Chmod(path, c.UnixMode); err != nil {
+			f.remove()
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// remove removes the socket file if it is still the one bound. An error is
+// ignored, as net.UnixListener ignores its unlink's: the socket is closed
+// either way.
+func (f *datagramSocketFile) remove() {
+	if f == nil {
+		return
+	}
+	if info, err := os.Lstat(f.path); err == nil && os.SameFile(info, f.info) {
+		os.Remove(f.path)
+	}
+}

@@ -1,0 +1,58 @@
+package netport
+
+import (
+	"net"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// datagramCanReadMsg reports whether datagramReadMsg can read from pc:
+// recvmsg on Linux sets MSG_TRUNC when a datagram did not fit, so the read
+// buffer needs no spare byte.
+func datagramCanReadMsg(pc net.PacketConn) bool {
+	switch pc.(type) {
+	case *net.UDPConn, *net.UnixConn:
+		return true
+	}
+	return false
+}
+
+// datagramReadMsg reads one datagram from pc, a *net.UDPConn or a
+// *net.UnixConn, into buf, and reports whether the kernel cut it to fit.
+func datagramReadMsg(pc net.PacketConn, buf []byte) (n int, from net.Addr, truncated bool, err error) {
+	var flags int
+	switch c := pc.(type) {
+	case *net.UDPConn:
+		var addr *net.UDPAddr
+		n, _, flags, addr, err = c.ReadMsgUDP(buf, nil)
+		if addr != nil {
+			from = addr
+		}
+	case *net.UnixConn:
+		var addr *net.UnixAddr
+		n, _, flags, addr, err = c.ReadMsgUnix(buf, nil)
+		if addr != nil {
+			from = addr
+		}
+	default:
+		return 0, nil, false, &net.OpError{Op: "read", Net: "datagram", Err: syscall.EINVAL}
+	}
+	return n, from, flags&unix.MSG_TRUNC != 0, err
+}
+
+// datagramReusePort is a net.ListenConfig.Control function that sets
+// SO_REUSEPORT before the socket binds.
+func datagramReusePort(network, address string, rc syscall.RawConn) error {
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return os.NewSyscallError("setsockopt", serr)
+	}
+	return nil
+}
