@@ -1,0 +1,29 @@
+package netport
+
+import "net"
+
+// AdoptDatagramPort serves a datagram socket that someone else made, with
+// p, reading at most maxPacketSize bytes of each datagram (0 means
+// DefaultMaxPacketSize). family is AF_INET or AF_INET6, or AF_UNIX for a
+// unixgram socket. Ownership and the checks are those of AdoptStreamPort,
+// with SOCK_DGRAM as the type and no listening check. Closing the port
+// closes only the duplicate, so another holder keeps reading.
+func (c *Config) AdoptDatagramPort(fd, family int, p DatagramProtocol, maxPacketSize int) (*DatagramPort, error) {
+	if p == nil {
+		return nil, &net.OpError{Op: "adopt", Err: errNilProtocol}
+	}
+	pc, err := adoptPacketConn(fd, family)
+	if err != nil {
+		return nil, err
+	}
+	d, err := c.servePacket(pc, p, maxPacketSize)
+	if err != nil {
+		return nil, &net.OpError{Op: "adopt", Net: pc.LocalAddr().Network(), Addr: pc.LocalAddr(), Err: err}
+	}
+	return d, nil
+}
+
+// AdoptDatagramPort calls Config.AdoptDatagramPort with a zero Config.
+func AdoptDatagramPort(fd, family int, p DatagramProtocol, maxPacketSize int) (*DatagramPort, error) {
+	return (*Config)(nil).AdoptDatagramPort(fd, family, p, maxPacketSize)
+}
