@@ -154,21 +154,12 @@ func TestAdoptStreamConnectionNilProtocol(t *testing.T) {
 	f, _ := server.(*net.TCPConn).File()
 	server.Close()
 	defer f.Close()
-	before := countOpenFDs(t)
+	before := countFDs(t)
 	_, err = AdoptStreamConnection(int(f.Fd()), syscall.AF_INET, FactoryFunc(func(net.Addr) Protocol { return nil }))
 	if !errors.Is(err, ErrNoProtocol) {
 		t.Fatalf("AdoptStreamConnection with a nil protocol: %v; want ErrNoProtocol", err)
 	}
-	if after := countOpenFDs(t); after != before {
+	if after := countFDs(t); after != before {
 		t.Fatalf("open descriptors: %d after; want %d", after, before)
 	}
-}
-
-func countOpenFDs(tb testing.TB) int {
-	tb.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return len(ents)
 }

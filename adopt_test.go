@@ -145,6 +145,43 @@ var adopters = []struct {
 	{packetKind, "packet", func(fd, family int) (io.Closer, error) { return adoptPacketConn(fd, family) }},
 }
 
+// publicAdopters are the exported Adopt calls, in the same order: what
+// users call must refuse the same descriptors, and their ports must close
+// only their duplicate.
+var publicAdopters = []struct {
+	kind  socketKind
+	name  string
+	adopt func(fd, family int) (io.Closer, error)
+}{
+	{listenerKind, "AdoptStreamPort", func(fd, family int) (io.Closer, error) {
+		return AdoptStreamPort(fd, family, newEchoFactory())
+	}},
+	{connKind, "AdoptStreamConnection", func(fd, family int) (io.Closer, error) {
+		c, err := AdoptStreamConnection(fd, family, newEchoFactory())
+		if err != nil {
+			return nil, err
+		}
+		return connCloser{c}, nil
+	}},
+	{packetKind, "AdoptDatagramPort", func(fd, family int) (io.Closer, error) {
+		return AdoptDatagramPort(fd, family, &dgCounter{}, 0)
+	}},
+}
+
+// connCloser ends an adopted connection and waits for it.
+type connCloser struct{ c *Conn }
+
+func (cc connCloser) Close() error {
+	cc.c.AbortConnection()
+	<-cc.c.Done()
+	return nil
+}
+
+// dgCounter is the smallest datagram protocol; each call gets its own.
+type dgCounter struct{ n int }
+
+func (d *dgCounter) DatagramReceived([]byte, net.Addr) { d.n++ }
+
 // An adoptErrorCase is a descriptor the adopt calls must refuse.
 type adoptErrorCase struct {
 	name   string
@@ -215,7 +252,7 @@ var adoptErrorCases = []adoptErrorCase{
 // no descriptor open.
 func TestAdoptErrors(t *testing.T) {
 	for _, tc := range adoptErrorCases {
-		for _, a := range adopters {
+		for _, a := range append(adopters[:len(adopters):len(adopters)], publicAdopters...) {
 			if tc.kinds == nil || slices.Contains(tc.kinds, a.kind) {
 				t.Run(tc.name+"/"+a.name, func(t *testing.T) { testAdoptError(t, tc, a.kind, a.adopt) })
 			}
@@ -414,48 +451,63 @@ func TestAdoptedCloseKeepsSocket(t *testing.T) {
 		{"unixgram", packetKind, recv, "ping"},
 	}
 	for _, tc := range tests {
-		t.Run(tc.network, func(t *testing.T) {
-			f, addr := netFile(t, tc.network, testAddress(t, tc.network))
-			orig := fdOf(f)
-			var before os.FileInfo
-			if strings.HasPrefix(tc.network, "unix") {
-				if err := os.Chmod(addr.String(), 0o640); err != nil {
-					t.Fatal(err)
-				}
-				before, _ = os.Stat(addr.String())
-			}
-			c, err := adopters[tc.kind].adopt(orig, familyOf(tc.network))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if err := unix.SetNonblock(orig, true); err != nil {
-				t.Fatal(err)
-			}
-			buf := make([]byte, 16)
-			if _, err := tc.take(orig, buf); err != unix.EAGAIN {
-				t.Fatalf("on the original after close: got %v; want EAGAIN", err)
-			}
-			if before != nil {
-				if after, err := os.Stat(addr.String()); err != nil || after.Mode() != before.Mode() {
-					t.Fatalf("socket file after close: got %v; want mode %v", err, before.Mode())
-				}
-			}
-			dc, err := net.DialTimeout(tc.network, addr.String(), adoptTimeout)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer dc.Close()
-			if _, err := dc.Write([]byte("ping")); err != nil {
-				t.Fatal(err)
-			}
-			waitReadable(t, orig)
-			if n, err := tc.take(orig, buf); err != nil || string(buf[:n]) != tc.want {
-				t.Fatalf("on the original after a dial: got %q, %v; want %q, nil", buf[:n], err, tc.want)
-			}
-		})
+		for _, adopters := range [][]struct {
+			kind  socketKind
+			name  string
+			adopt func(fd, family int) (io.Closer, error)
+		}{adopters, publicAdopters} {
+			t.Run(tc.network+"/"+adopters[tc.kind].name, func(t *testing.T) {
+				testAdoptedCloseKeepsSocket(t, tc.network, adopters[tc.kind].adopt, tc.take, tc.want)
+			})
+		}
+	}
+}
+
+// testAdoptedCloseKeepsSocket adopts a fresh socket with adopt, closes
+// what it got, and checks that the original descriptor still works: take
+// (accept or receive) gives EAGAIN, and after a client sends "ping" it
+// gets want.
+func testAdoptedCloseKeepsSocket(t *testing.T, network string, adopt func(fd, family int) (io.Closer, error),
+	take func(fd int, buf []byte) (int, error), want string) {
+	f, addr := netFile(t, network, testAddress(t, network))
+	orig := fdOf(f)
+	var before os.FileInfo
+	if strings.HasPrefix(network, "unix") {
+		if err := os.Chmod(addr.String(), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		before, _ = os.Stat(addr.String())
+	}
+	c, err := adopt(orig, familyOf(network))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.SetNonblock(orig, true); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	if _, err := take(orig, buf); err != unix.EAGAIN {
+		t.Fatalf("on the original after close: got %v; want EAGAIN", err)
+	}
+	if before != nil {
+		if after, err := os.Stat(addr.String()); err != nil || after.Mode() != before.Mode() {
+			t.Fatalf("socket file after close: got %v; want mode %v", err, before.Mode())
+		}
+	}
+	dc, err := net.DialTimeout(network, addr.String(), adoptTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	if _, err := dc.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	waitReadable(t, orig)
+	if n, err := take(orig, buf); err != nil || string(buf[:n]) != want {
+		t.Fatalf("on the original after a dial: got %q, %v; want %q, nil", buf[:n], err, want)
 	}
 }
 
