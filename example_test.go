@@ -2,10 +2,13 @@ package netport_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/netport/netport"
@@ -103,4 +106,113 @@ func ExamplePort_Shutdown() {
 	}
 	fmt.Println(p.Listening())
 	// Output: false
+}
+
+// NewMemoryListener serves a protocol without a socket: dial the listener
+// and talk to the protocol over a buffered in-memory connection.
+func ExampleNewMemoryListener() {
+	ln := netport.NewMemoryListener()
+	p, err := netport.Serve(ln, echoFactory)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Shutdown(context.Background()) // runs last: after c.Close
+
+	c, err := ln.Dial()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "hello over memory\n")
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	fmt.Print(line)
+	fmt.Println(p.Addr().Network())
+	// Output:
+	// hello over memory
+	// memory
+}
+
+// upper is a line protocol: it answers each line in upper case and hangs
+// up on "quit".
+type upper struct {
+	t   netport.Transport
+	buf []byte
+}
+
+func (u *upper) ConnectionMade(t netport.Transport) { u.t = t }
+func (u *upper) ConnectionLost(error)               {}
+func (u *upper) DataReceived(b []byte) {
+	u.buf = append(u.buf, b...)
+	for {
+		line, rest, ok := bytes.Cut(u.buf, []byte("\n"))
+		if !ok {
+			return
+		}
+		u.buf = rest
+		if string(line) == "quit" {
+			u.t.LoseConnection()
+			return
+		}
+		u.t.Write(append(bytes.ToUpper(line), '\n'))
+	}
+}
+
+// startServer is the code under test: it opens its port through whatever
+// Reactor it is given (a *netport.Config in production).
+func startServer(r netport.Reactor) (*netport.Port, error) {
+	return r.Listen("tcp", "127.0.0.1:7007",
+		netport.FactoryFunc(func(net.Addr) netport.Protocol { return &upper{} }))
+}
+
+// A MemoryReactor lets a test run code written against the Reactor
+// interface without a socket: it records the call and serves the real
+// protocol in memory, reached by the address the code asked for.
+func ExampleMemoryReactor() {
+	r := netport.NewMemoryReactor()
+	p, err := startServer(r)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Shutdown(context.Background())
+
+	call := r.ListenCalls()[0]
+	fmt.Println(call.Network, call.Address)
+
+	c, err := r.Dial(call.Network, call.Address)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "hello\n")
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	fmt.Print(line)
+	// Output:
+	// tcp 127.0.0.1:7007
+	// HELLO
+}
+
+// A StringTransport unit-tests one protocol: call its methods directly and
+// look at what it wrote and whether it hung up.
+func ExampleStringTransport() {
+	tr := new(netport.StringTransport)
+	u := new(upper)
+	u.ConnectionMade(tr)
+	u.DataReceived([]byte("hel"))
+	u.DataReceived([]byte("lo\nquit\n"))
+	fmt.Printf("%q\n", tr.Value())
+	fmt.Println(tr.Disconnecting())
+	// Output:
+	// "HELLO\n"
+	// true
+}
+
+// A RaisingReactor tests how code copes when it cannot listen.
+func ExampleRaisingReactor() {
+	r := netport.RaisingReactor{Err: &net.OpError{Op: "listen", Net: "tcp", Err: syscall.EADDRINUSE}}
+	_, err := startServer(r)
+	fmt.Println(err)
+	fmt.Println(errors.Is(err, syscall.EADDRINUSE))
+	// Output:
+	// listen tcp: address already in use
+	// true
 }
