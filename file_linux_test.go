@@ -67,6 +67,14 @@ func TestPortFile(t *testing.T) {
 				t.Fatalf("child: %v\n%s", err, out)
 			}
 			if !portNonblocking(t, p) {
+				// Make it non-blocking again, and end an accept(2) that may
+				// be blocked in the kernel, or the port's Close at cleanup
+				// would hang.
+				rc, _ := p.ln.(syscall.Conn).SyscallConn()
+				rc.Control(func(fd uintptr) { unix.SetNonblock(int(fd), true) })
+				if c, err := net.DialTimeout(p.Addr().Network(), p.Addr().String(), testTimeout); err == nil {
+					c.Close()
+				}
 				t.Fatalf("port's socket is blocking after File was passed to a child; want non-blocking")
 			}
 
