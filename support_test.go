@@ -30,7 +30,8 @@ func quiet[T any](tb testing.TB, ch <-chan T, what string) {
 	defer t.Stop()
 	select {
 	case v := <-ch:
-		tb.Fatalf("%s: got %v; want nothing within %v", what, v, quietPeriod)
+		// %T, not %v: the value may be in use by another goroutine.
+		tb.Fatalf("%s: got a %T; want nothing within %v", what, v, quietPeriod)
 	case <-t.C:
 	}
 }
