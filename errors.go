@@ -1,6 +1,9 @@
 package netport
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Each is matched with errors.Is; the errors netport
 // returns wrap them together with the operating-system cause, when there is
@@ -74,6 +77,6 @@ func done(cause error) error { return &connError{kind: ErrConnectionDone, cause:
 // Argument errors, wrapped in a *net.OpError like every other failure.
 var (
 	errNilFactory  = errors.New("netport: nil Factory")
-	errNilProtocol = errors.New("netport: nil DatagramProtocol")
+	errNilProtocol = fmt.Errorf("%w: nil DatagramProtocol", ErrNoProtocol)
 	errNilListener = errors.New("netport: nil Listener")
 )

@@ -104,14 +104,19 @@ func (r *MemoryReactor) register(key string, ln *MemoryListener) {
 
 // Listen records the call and serves f on a new MemoryListener, which Dial
 // reaches with the same network and address (or with "memory" and the
-// port's Addr). Calling it twice with one address returns an error
-// wrapping syscall.EADDRINUSE, as a real socket would.
+// port's Addr). Calling it twice with one address (other than port 0)
+// while the first port is open returns an error wrapping
+// syscall.EADDRINUSE, as a real socket would. Failed calls are not
+// recorded, by this method or any other.
 func (r *MemoryReactor) Listen(network, address string, f Factory) (*Port, error) {
 	ln := NewMemoryListener()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	key := network + " " + address
-	if old, ok := r.byAddr[key]; ok && !isClosed(old.done) {
+	// Port 0 asks for a fresh port each time, as with real sockets; Dial
+	// with that address reaches the latest.
+	_, port, _ := net.SplitHostPort(address)
+	if old, ok := r.byAddr[key]; ok && port != "0" && !isClosed(old.done) {
 		ln.Close()
 		return nil, &net.OpError{Op: "listen", Net: network, Err: syscall.EADDRINUSE}
 	}
@@ -161,6 +166,9 @@ func (r *MemoryReactor) AdoptStreamPort(fd, family int, f Factory) (*Port, error
 // call, it returns ErrNoProtocol when f builds none. The descriptor is not
 // touched.
 func (r *MemoryReactor) AdoptStreamConnection(fd, family int, f Factory) (*Conn, error) {
+	if f == nil {
+		return nil, &net.OpError{Op: "adopt", Net: "memory", Err: errNilFactory}
+	}
 	peer, local, err := memoryConnPair()
 	if err != nil {
 		return nil, err
