@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -216,3 +219,218 @@ func ExampleRaisingReactor() {
 	// listen tcp: address already in use
 	// true
 }
+
+// AdoptStreamPort serves a listening socket someone else made. Here the
+// socket comes from net.Listen in the same process; in real use it comes
+// from systemd, a parent process or a unix-socket handoff.
+func ExampleAdoptStreamPort() {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	f, err := ln.(*net.TCPListener).File()
+	ln.Close()
+	if err != nil {
+		log.Fatal(err)
+	}
+	p, err := netport.AdoptStreamPort(int(f.Fd()), syscall.AF_INET, echoFactory)
+	f.Close() // the port has its own duplicate
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Close()
+	fmt.Println(p.Listening())
+	// Output: true
+}
+
+// Adoption checks the descriptor before anything starts; each refusal
+// names its cause and matches with errors.Is.
+func ExampleAdoptStreamPort_errors() {
+	r, w, _ := os.Pipe()
+	defer r.Close()
+	defer w.Close()
+	_, err := netport.AdoptStreamPort(int(r.Fd()), syscall.AF_INET, echoFactory)
+	fmt.Println(errors.Is(err, syscall.ENOTSOCK))
+	_, err = netport.AdoptStreamPort(int(r.Fd()), 1<<16+7, echoFactory)
+	fmt.Println(errors.Is(err, netport.ErrUnsupportedAddressFamily))
+	// Output:
+	// true
+	// true
+}
+
+// AdoptStreamConnection serves one connected socket, such as the one an
+// inetd-style manager passes as standard input (netport.Inspect(0) tells
+// its family).
+func ExampleAdoptStreamConnection() {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		log.Fatal(err)
+	}
+	f, _ := server.(*net.TCPConn).File()
+	server.Close()
+	c, err := netport.AdoptStreamConnection(int(f.Fd()), syscall.AF_INET, echoFactory)
+	f.Close()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Fprintf(client, "adopted\n")
+	line, _ := bufio.NewReader(client).ReadString('\n')
+	fmt.Print(line)
+	c.LoseConnection()
+	<-c.Done()
+	// Output: adopted
+}
+
+// datagramEcho sends every datagram back.
+type datagramEcho struct{ port *netport.DatagramPort }
+
+func (d *datagramEcho) StartProtocol(p *netport.DatagramPort)    { d.port = p }
+func (d *datagramEcho) DatagramReceived(b []byte, from net.Addr) { d.port.WriteTo(b, from) }
+
+// ListenPacket serves datagrams; each one reaches DatagramReceived.
+func ExampleListenPacket() {
+	d, err := netport.ListenPacket("udp4", "127.0.0.1:0", &datagramEcho{}, 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer d.Close()
+	c, err := net.Dial("udp4", d.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("ping"))
+	buf := make([]byte, 16)
+	n, _ := c.Read(buf)
+	fmt.Println(string(buf[:n]), d.MaxPacketSize())
+	// Output: ping 8192
+}
+
+// AdoptDatagramPort serves a datagram socket someone else made, such as
+// one systemd passes for ListenDatagram=.
+func ExampleAdoptDatagramPort() {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pc.Close() // closing the port leaves this one working
+	f, _ := pc.(*net.UDPConn).File()
+	d, err := netport.AdoptDatagramPort(int(f.Fd()), syscall.AF_INET, &datagramEcho{}, 512)
+	f.Close()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer d.Close()
+	fmt.Println(d.Addr().String() == pc.LocalAddr().String(), d.MaxPacketSize())
+	// Output: true 512
+}
+
+// Inherited returns the sockets a service manager passed (systemd socket
+// activation); adopt each with the call that fits it.
+func ExampleInherited() {
+	socks, err := netport.Inherited()
+	if err != nil {
+		log.Fatal(err) // malformed LISTEN_* variables
+	}
+	for _, s := range socks {
+		switch {
+		case s.Type == syscall.SOCK_STREAM && s.Listening:
+			p, err := netport.AdoptStreamPort(s.FD, s.Family, echoFactory)
+			if err != nil {
+				log.Fatal(err)
+			}
+			defer p.Close()
+		case s.Type == syscall.SOCK_DGRAM:
+			d, err := netport.AdoptDatagramPort(s.FD, s.Family, &datagramEcho{}, 0)
+			if err != nil {
+				log.Fatal(err)
+			}
+			defer d.Close()
+		}
+	}
+	fmt.Println(len(socks), "sockets inherited")
+	// Output: 0 sockets inherited
+}
+
+// Inspect tells what a descriptor is, e.g. standard input under inetd.
+func ExampleInspect() {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	f, _ := ln.(*net.TCPListener).File()
+	defer f.Close()
+	info, err := netport.Inspect(int(f.Fd()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(info.Family == syscall.AF_INET, info.Type == syscall.SOCK_STREAM, info.Listening)
+	// Output: true true true
+}
+
+// Port.File hands the listening socket to a child process, which adopts
+// it (as descriptor 3) and serves while this process shuts its port down:
+// no client is refused during the handoff.
+func ExamplePort_File() {
+	p, err := netport.Listen("tcp", "127.0.0.1:0", echoFactory)
+	if err != nil {
+		log.Fatal(err)
+	}
+	f, err := p.File()
+	if err != nil {
+		log.Fatal(err)
+	}
+	cmd := exec.Command("/usr/local/bin/server", "-fd", "3")
+	cmd.ExtraFiles = []*os.File{f}
+	if err := cmd.Start(); err != nil {
+		log.Print(err)
+	}
+	f.Close()
+	p.Shutdown(context.Background())
+}
+
+// PeerCredentials tells who is at the other end of a unix socket, so a
+// server can refuse a user.
+func ExamplePeerCredentials() {
+	onlyMe := netport.FactoryFunc(func(net.Addr) netport.Protocol { return &ownerOnly{} })
+	dir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(dir)
+	p, err := netport.Listen("unix", filepath.Join(dir, "sock"), onlyMe)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Close()
+	c, err := net.Dial("unix", p.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	fmt.Print(line)
+	// Output: welcome
+}
+
+// ownerOnly serves only the user this process runs as.
+type ownerOnly struct{}
+
+func (ownerOnly) ConnectionMade(t netport.Transport) {
+	cred, err := netport.PeerCredentials(t)
+	if err != nil || cred.UID != os.Getuid() {
+		t.AbortConnection()
+		return
+	}
+	fmt.Fprintln(t, "welcome")
+}
+func (ownerOnly) DataReceived([]byte)  {}
+func (ownerOnly) ConnectionLost(error) {}
