@@ -12,11 +12,7 @@ func TestPeerCredentialsOnUnixConnection(t *testing.T) {
 	f := newEchoFactory()
 	p := listen(t, nil, "unix", filepath.Join(t.TempDir(), "sock"), f)
 	c := dial(t, p)
-	roundTrip(t, c, []byte("x"))
-	proto := recv(t, f.built)
-	proto.mu.Lock()
-	tr := proto.t
-	proto.mu.Unlock()
+	tr := servedTransport(t, c, f)
 	got, err := PeerCredentials(tr)
 	if err != nil {
 		t.Fatalf("PeerCredentials: %v", err)
@@ -31,11 +27,7 @@ func TestPeerCredentialsNotSupportedOnTCP(t *testing.T) {
 	f := newEchoFactory()
 	p := listen(t, nil, "tcp", "127.0.0.1:0", f)
 	c := dial(t, p)
-	roundTrip(t, c, []byte("x"))
-	proto := recv(t, f.built)
-	proto.mu.Lock()
-	tr := proto.t
-	proto.mu.Unlock()
+	tr := servedTransport(t, c, f)
 	_, err := PeerCredentials(tr)
 	var opErr *net.OpError
 	if !errors.Is(err, ErrNotSupported) || !errors.As(err, &opErr) {
@@ -44,4 +36,15 @@ func TestPeerCredentialsNotSupportedOnTCP(t *testing.T) {
 	if _, err := PeerCredentials(&StringTransport{}); !errors.Is(err, ErrNotSupported) {
 		t.Fatalf("PeerCredentials on a StringTransport: %v; want ErrNotSupported", err)
 	}
+}
+
+// servedTransport round-trips one byte over c and returns the Transport
+// the server's protocol got.
+func servedTransport(tb testing.TB, c net.Conn, f *echoFactory) Transport {
+	tb.Helper()
+	roundTrip(tb, c, []byte("x"))
+	proto := recv(tb, f.built)
+	proto.mu.Lock()
+	defer proto.mu.Unlock()
+	return proto.t
 }
