@@ -26,6 +26,14 @@ import (
 // server's own CPU time per operation. Every benchmark reports the plain
 // figure, the netport figure and their ratio, netport/plain.
 //
+//	go test -run '^$' -bench . -benchtime 5s -count 1 .
+//
+// runs the set in well under a minute (BENCHMARKS.md has the figures);
+// -short skips the 10,000-connection one. An iteration is a fixed amount
+// of work on each server, so a time -benchtime is the one to use: it
+// bounds the whole run, and the idle-memory benchmark, whose iteration
+// takes seconds, then runs it once or twice.
+//
 // Set NETPORT_BENCH_PROFILE_DIR to a directory to have every server child
 // write a CPU profile there, named after the benchmark and server kind.
 const benchProfileDirEnv = "NETPORT_BENCH_PROFILE_DIR"
