@@ -46,6 +46,12 @@ type Conn struct {
 	endCh  chan struct{} // closed when ending is set
 	reason error         // why it ends; written once, before endCh is closed
 
+	// unusual mirrors paused || drainReq || lingering || writeClosed,
+	// refreshed under mu by noteLocked whenever one of them changes, so
+	// that the per-read and per-write checks can skip mu while the
+	// connection is simply reading and writing.
+	unusual atomic.Bool
+
 	mu          sync.Mutex
 	paused      bool          // guarded by mu
 	resume      chan struct{} // guarded by mu: closed by ResumeProducing
@@ -218,6 +224,12 @@ func (c *Conn) logPanic(where string, r any) {
 		"remote", c.remote.String(), "panic", r, "stack", string(debug.Stack()))
 }
 
+// noteLocked refreshes unusual after a flag it mirrors has changed;
+// called with mu held.
+func (c *Conn) noteLocked() {
+	c.unusual.Store(c.paused || c.drainReq || c.lingering || c.writeClosed)
+}
+
 // setEnd records why the connection ends, if nothing was recorded yet,
 // and reports whether this call decided it.
 func (c *Conn) setEnd(reason error) bool {
@@ -289,6 +301,9 @@ func (c *Conn) writable(op string) error {
 	if c.ending.Load() {
 		return &net.OpError{Op: op, Net: c.local.Network(), Source: c.local, Addr: c.remote, Err: net.ErrClosed}
 	}
+	if !c.unusual.Load() {
+		return nil // writeClosed is false: no need for mu
+	}
 	c.mu.Lock()
 	wc := c.writeClosed
 	c.mu.Unlock()
@@ -332,6 +347,7 @@ func (c *Conn) LoseConnection() error {
 		// peer's FIN.
 		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && (c.writeClosed || cw.CloseWrite() == nil) {
 			c.lingering = true
+			c.noteLocked()
 			c.raw.SetReadDeadline(time.Now().Add(LingerTimeout))
 			return nil
 		}
@@ -390,6 +406,7 @@ func (c *Conn) LoseWriteConnection() error {
 	}
 	c.mu.Lock()
 	c.writeClosed = true
+	c.noteLocked()
 	both := c.readClosed
 	c.mu.Unlock()
 	if both {
@@ -409,6 +426,7 @@ func (c *Conn) PauseProducing() {
 	if !c.paused {
 		c.paused = true
 		c.resume = make(chan struct{})
+		c.noteLocked()
 	}
 }
 
@@ -419,6 +437,7 @@ func (c *Conn) ResumeProducing() {
 	if c.paused {
 		c.paused = false
 		close(c.resume)
+		c.noteLocked()
 	}
 }
 
@@ -429,6 +448,7 @@ func (c *Conn) drain() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.drainReq = true
+	c.noteLocked()
 	if c.handler {
 		c.closeReadLocked()
 		return

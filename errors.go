@@ -72,7 +72,16 @@ func (e *connError) Unwrap() []error {
 func lost(cause error) error { return &connError{kind: ErrConnectionLost, cause: cause} }
 
 // done wraps cause as ErrConnectionDone.
-func done(cause error) error { return &connError{kind: ErrConnectionDone, cause: cause} }
+func done(cause error) error {
+	if cause == nil {
+		return errDone
+	}
+	return &connError{kind: ErrConnectionDone, cause: cause}
+}
+
+// errDone is done(nil). A connError is never changed once made, so every
+// clean close can share one instead of allocating its own.
+var errDone error = &connError{kind: ErrConnectionDone}
 
 // Argument errors, wrapped in a *net.OpError like every other failure.
 var (

@@ -26,14 +26,14 @@ func (c *Conn) useRawRead() {
 func (c *Conn) readReady(fd uintptr) bool {
 	b := c.getBuf()
 	for {
-		n, err := syscall.Read(int(fd), b)
+		n, err := recvNonblock(int(fd), b)
 		switch {
 		case err == syscall.EINTR:
 			continue
 		case err == syscall.EAGAIN:
 			c.putBuf()
 			return false
-		case err != nil:
+		case err != 0:
 			c.rerr = &net.OpError{Op: "read", Net: c.local.Network(), Source: c.local, Addr: c.remote, Err: os.NewSyscallError("read", err)}
 		case n == 0:
 			c.rerr = io.EOF
@@ -42,4 +42,18 @@ func (c *Conn) readReady(fd uintptr) bool {
 		}
 		return true
 	}
+}
+
+// readErrno is syscall.Read with its error as a bare Errno (0 for none);
+// syscall.Read fails with nothing else.
+func readErrno(fd int, b []byte) (int, syscall.Errno) {
+	n, err := syscall.Read(fd, b)
+	if err != nil {
+		errno, ok := err.(syscall.Errno)
+		if !ok {
+			errno = syscall.EIO
+		}
+		return n, errno
+	}
+	return n, 0
 }

@@ -46,14 +46,24 @@ func (c *Conn) putBuf() {
 }
 
 // readLoop reads and delivers data until the connection ends.
+//
+// The readiness read keeps its buffer from one read to the next while
+// data keeps coming, and readReady gives it back before the goroutine
+// parks, so a busy connection takes one buffer from the pool per burst
+// rather than one per read, and an idle one still holds none. Every other
+// place that may block gives it back first (prepareRead, the end of the
+// loop); the blocking buffered read returns it after every read.
 func (c *Conn) readLoop() {
 	c.useRawRead()
+	defer c.putBuf()
 	for c.prepareRead() {
 		n, err := c.read()
 		if n > 0 && c.deliverable() {
 			c.deliver((*c.buf)[:n:n])
 		}
-		c.putBuf()
+		if err != nil || c.rc == nil {
+			c.putBuf()
+		}
 		if err != nil && !c.readError(err) {
 			return
 		}
@@ -63,6 +73,12 @@ func (c *Conn) readLoop() {
 // prepareRead answers Shutdown's request, waits while paused and sets the
 // idle deadline. It reports false when the connection has ended.
 func (c *Conn) prepareRead() bool {
+	if !c.unusual.Load() && !c.ending.Load() && c.idleTimeout() == 0 {
+		// Nothing to answer or wait for, and no deadline to set: the
+		// deadline must be set under mu, so that it cannot overwrite the
+		// one drain uses to wake this goroutine.
+		return true
+	}
 	for {
 		c.mu.Lock()
 		switch {
@@ -74,13 +90,16 @@ func (c *Conn) prepareRead() bool {
 			return false
 		case c.drainReq:
 			c.drainReq = false
+			c.noteLocked()
 			c.raw.SetReadDeadline(time.Time{})
 			c.mu.Unlock()
+			c.putBuf() // answerDrain may wait for a Write in flight
 			c.answerDrain()
 			continue
 		case c.paused:
 			resume := c.resume
 			c.mu.Unlock()
+			c.putBuf()
 			select {
 			case <-resume:
 			case <-c.endCh:
@@ -120,6 +139,9 @@ func (c *Conn) read() (int, error) {
 // deliverable waits while the protocol is paused, with data in hand, and
 // reports whether the data should reach DataReceived.
 func (c *Conn) deliverable() bool {
+	if !c.unusual.Load() && !c.ending.Load() {
+		return true // neither paused nor lingering: no need for mu
+	}
 	for {
 		c.mu.Lock()
 		paused, resume, lingering := c.paused, c.resume, c.lingering
@@ -178,6 +200,7 @@ func (c *Conn) peerClosed() {
 			c.mu.Lock()
 			drainReq := c.drainReq
 			c.drainReq = false
+			c.noteLocked()
 			c.mu.Unlock()
 			if drainReq {
 				c.answerDrain()
