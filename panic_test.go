@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 var errBoom = errors.New("boom")
@@ -26,6 +27,9 @@ func TestPanicsAreRecovered(t *testing.T) {
 			logger, logs := testLogger()
 			var n atomic.Int32
 			built := make(chan *hookProto, 2)
+			// A panic in ConnectionMade resets the connection; held until
+			// the client's dial has returned, it cannot make the dial fail.
+			dialed := make(chan struct{})
 			var f Factory = FactoryFunc(func(net.Addr) Protocol {
 				first := n.Add(1) == 1
 				if first && tt.where == "BuildProtocol" {
@@ -35,7 +39,13 @@ func TestPanicsAreRecovered(t *testing.T) {
 				if first {
 					switch tt.where {
 					case "ConnectionMade":
-						h.onMade = func(Transport) { panic(errBoom) }
+						h.onMade = func(Transport) {
+							select {
+							case <-dialed:
+							case <-time.After(testTimeout):
+							}
+							panic(errBoom)
+						}
 					case "DataReceived":
 						h.onData = func(Transport, []byte) { panic(errBoom) }
 					case "ConnectionLost":
@@ -63,6 +73,7 @@ func TestPanicsAreRecovered(t *testing.T) {
 			p := listen(t, &Config{Logger: logger}, "tcp", "127.0.0.1:0", f)
 
 			c := dial(t, p)
+			close(dialed)
 			if tt.where == "ConnectionLost" {
 				// The panic comes once the connection ends.
 				roundTrip(t, c, []byte("y"))
