@@ -51,15 +51,6 @@ func (l *lineCounter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// plainEcho writes back what it receives.
-type plainEcho struct{ t Transport }
-
-func (e *plainEcho) ConnectionMade(t Transport) { e.t = t }
-func (e *plainEcho) DataReceived(b []byte)      { e.t.Write(b) }
-func (e *plainEcho) ConnectionLost(error)       {}
-
-var plainEchoFactory = FactoryFunc(func(net.Addr) Protocol { return new(plainEcho) })
-
 // cpuTime returns the CPU time this process has used.
 func cpuTime() time.Duration {
 	var ru unix.Rusage

@@ -15,6 +15,15 @@ import (
 	"time"
 )
 
+// plainEcho writes back what it receives.
+type plainEcho struct{ t Transport }
+
+func (e *plainEcho) ConnectionMade(t Transport) { e.t = t }
+func (e *plainEcho) DataReceived(b []byte)      { e.t.Write(b) }
+func (e *plainEcho) ConnectionLost(error)       {}
+
+var plainEchoFactory = FactoryFunc(func(net.Addr) Protocol { return new(plainEcho) })
+
 // raceBudget bounds a race loop: a loop still running at the deadline
 // fails the test instead of stalling the run.
 const raceBudget = 30 * time.Second
