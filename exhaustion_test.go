@@ -158,22 +158,18 @@ func startChildProcess(tb testing.TB, name string) *childProcess {
 		tb.Fatalf("start child %s: %v", name, err)
 	}
 	lines := make(chan string)
-	scanned := make(chan struct{})
 	go func() {
-		defer close(scanned)
 		defer close(lines)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			case <-ctx.Done():
-				return
-			}
+			lines <- sc.Text()
 		}
 	}()
 	tb.Cleanup(func() {
-		stdin.Close()
-		<-scanned
+		stdin.Close() // the child's signal to stop
+		for range lines {
+			// Drain what the test did not read, until the child exits.
+		}
 		err := cmd.Wait()
 		cancel()
 		if err != nil {
@@ -187,32 +183,21 @@ func startChildProcess(tb testing.TB, name string) *childProcess {
 // returns the rest.
 func (c *childProcess) expect(prefix string) string {
 	c.tb.Helper()
-	line, ok := <-c.linesWithin()
-	if !ok {
-		c.tb.Fatalf("child: output ended; want a line starting %q", prefix)
+	var line string
+	select {
+	case l, ok := <-c.lines:
+		if !ok {
+			c.tb.Fatalf("child: output ended; want a line starting %q", prefix)
+		}
+		line = l
+	case <-time.After(testTimeout):
+		c.tb.Fatalf("child: no line within %v; want one starting %q", testTimeout, prefix)
 	}
 	rest, found := strings.CutPrefix(line, prefix)
 	if !found {
 		c.tb.Fatalf("child: got %q; want a line starting %q", line, prefix)
 	}
 	return strings.TrimSpace(rest)
-}
-
-// linesWithin returns a channel giving the child's next line, or closed
-// without one after testTimeout, failing the test.
-func (c *childProcess) linesWithin() <-chan string {
-	c.tb.Helper()
-	out := make(chan string, 1)
-	select {
-	case line, ok := <-c.lines:
-		if ok {
-			out <- line
-		}
-	case <-time.After(testTimeout):
-		c.tb.Fatalf("child: no output within %v", testTimeout)
-	}
-	close(out)
-	return out
 }
 
 func (c *childProcess) send(cmd string) {

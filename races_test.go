@@ -193,9 +193,7 @@ type madeLost struct {
 }
 
 func (m *madeLost) factory() Factory {
-	return FactoryFunc(func(net.Addr) Protocol {
-		return newHookProtoCounting(m)
-	})
+	return FactoryFunc(func(net.Addr) Protocol { return &countingEcho{m: m} })
 }
 
 // countingEcho is plainEcho counting its callbacks.
@@ -204,14 +202,12 @@ type countingEcho struct {
 	m *madeLost
 }
 
-func newHookProtoCounting(m *madeLost) Protocol { return &countingEcho{m: m} }
-
 func (c *countingEcho) ConnectionMade(t Transport) {
 	c.m.made.Add(1)
 	c.plainEcho.ConnectionMade(t)
 }
 
-func (c *countingEcho) ConnectionLost(reason error) { c.m.lost.Add(1) }
+func (c *countingEcho) ConnectionLost(error) { c.m.lost.Add(1) }
 
 // TestRaceShutdownVsNewConnection shuts ports down while clients connect:
 // when Shutdown returns, every connection made has been lost.
