@@ -353,8 +353,9 @@ func (p *Port) finish() {
 
 // shed handles EMFILE and ENFILE: it frees the spare descriptor, accepts
 // the client at the head of the queue and closes it at once, so that
-// queued clients see a close instead of hanging, then takes the spare
-// again. It reports false when there is no spare, so the caller backs off.
+// queued clients see a close instead of hanging (it serves the client
+// instead if descriptors were freed meanwhile), then takes the spare again.
+// It reports false when there is no spare, so the caller backs off.
 func (p *Port) shed(err error) bool {
 	p.acceptLog.log(p.log, "netport: out of descriptors; closing a queued connection", p.addr, err)
 	if p.reserve < 0 {
