@@ -128,7 +128,7 @@ func startBenchServer(kind, mode string) (addr string, stop func(), err error) {
 		if err != nil {
 			return "", nil, err
 		}
-		handle := plainEcho
+		handle := benchPlainEcho
 		if mode == modeSink {
 			handle = plainSink
 		}
@@ -160,8 +160,8 @@ func startBenchServer(kind, mode string) (addr string, stop func(), err error) {
 	return "", nil, fmt.Errorf("unknown server kind %q", kind)
 }
 
-// plainEcho is the handler of the standard-library idiom.
-func plainEcho(c net.Conn) {
+// benchPlainEcho is the handler of the standard-library idiom.
+func benchPlainEcho(c net.Conn) {
 	defer c.Close()
 	buf := make([]byte, plainBufSize)
 	for {

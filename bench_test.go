@@ -398,7 +398,7 @@ func churn(addr string, clients, rounds int) error {
 	for i := range clients {
 		wg.Go(func() {
 			for range rounds {
-				if errs[i] = exchange(addr); errs[i] != nil {
+				if errs[i] = benchExchange(addr); errs[i] != nil {
 					return
 				}
 			}
@@ -408,9 +408,9 @@ func churn(addr string, clients, rounds int) error {
 	return errors.Join(errs...)
 }
 
-// exchange connects to addr, echoes 16 bytes, half-closes, waits for the
+// benchExchange connects to addr, echoes 16 bytes, half-closes, waits for the
 // server's close and closes.
-func exchange(addr string) error {
+func benchExchange(addr string) error {
 	c, err := net.DialTimeout("tcp", addr, benchWait)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func tcpNetworks(t *testing.T) []struct{ network, address string } {
@@ -99,9 +100,17 @@ func TestLoseConnectionFlushesWrites(t *testing.T) {
 	for _, tt := range streamNetworks(t) {
 		t.Run(tt.network, func(t *testing.T) {
 			errc := make(chan error, 2)
+			gotGo, proceed := make(chan struct{}), make(chan struct{})
 			f := newHookFactory(nil, func(tr Transport, b []byte) {
 				if string(b) != "go" {
-					return // what the client sends later stays unread
+					return
+				}
+				// Holding DataReceived keeps what the client sends next
+				// unread until the reply is written and the connection lost.
+				close(gotGo)
+				select {
+				case <-proceed:
+				case <-time.After(testTimeout):
 				}
 				_, err := tr.Write(payload)
 				errc <- err
@@ -112,16 +121,14 @@ func TestLoseConnectionFlushesWrites(t *testing.T) {
 			if _, err := c.Write([]byte("go")); err != nil {
 				t.Fatal(err)
 			}
-			first := make([]byte, 1)
-			if _, err := io.ReadFull(c, first); err != nil {
-				t.Fatal(err)
-			}
+			waitClosed(t, gotGo, `DataReceived("go")`)
 			// Data the server has not read when it closes must not turn the
 			// close into a reset that drops the end of the reply.
 			if _, err := c.Write(bytes.Repeat([]byte("x"), 4096)); err != nil {
 				t.Fatal(err)
 			}
-			got := append(first, readAll(t, c)...)
+			close(proceed)
+			got := readAll(t, c)
 			if !bytes.Equal(got, payload) {
 				t.Fatalf("read %d bytes before EOF; want %d", len(got), len(payload))
 			}

@@ -70,6 +70,12 @@ func setReusePort(network, address string, rc syscall.RawConn) error {
 	return os.NewSyscallError("setsockopt SO_REUSEPORT", serr)
 }
 
+// testHookBeforeListen, when not nil, is called by listenUnix with the
+// socket's path between bind(2) (and the chmod) and listen(2). It is for
+// tests only, which check there that the file already has its mode; it is
+// nil in production.
+var testHookBeforeListen func(path string)
+
 // listenUnix builds the socket step by step so that UnixMode is set between
 // bind(2) and listen(2): no client can connect while the file still has the
 // mode the umask gave it.
@@ -102,6 +108,9 @@ func (c *Config) listenUnix(address string) (net.Listener, string, error) {
 			cleanup()
 			return fail(err)
 		}
+	}
+	if testHookBeforeListen != nil {
+		testHookBeforeListen(address)
 	}
 	if err := unix.Listen(fd, c.backlog()); err != nil {
 		cleanup()

@@ -370,8 +370,9 @@ func (p *Port) finish() {
 
 // shed handles EMFILE and ENFILE: it frees the spare descriptor, accepts
 // the client at the head of the queue and closes it at once, so that
-// queued clients see a close instead of hanging, then takes the spare
-// again. It reports false when there is no spare, so the caller backs off.
+// queued clients see a close instead of hanging (it serves the client
+// instead if descriptors were freed meanwhile), then takes the spare again.
+// It reports false when there is no spare, so the caller backs off.
 func (p *Port) shed(err error) bool {
 	p.acceptLog.log(p.log, "netport: out of descriptors; closing a queued connection", p.addr, err)
 	if p.reserve < 0 {
@@ -380,11 +381,37 @@ func (p *Port) shed(err error) bool {
 	}
 	releaseFD(p.reserve)
 	p.reserve = -1
-	if nc, err := p.ln.Accept(); err == nil {
-		nc.Close()
-	}
+	// accept(2) fails with EMFILE before it looks at the queue, so this
+	// Accept may well wait for the next client, and descriptors may be
+	// freed meanwhile.
+	nc, aerr := p.ln.Accept()
 	p.reserve = reserveFD()
+	if aerr == nil {
+		if p.reserve >= 0 && p.trySlot() {
+			// The spare was taken besides nc's descriptor: the process
+			// has descriptors again, so the client is served, not shed.
+			p.track(nc)
+		} else {
+			nc.Close()
+			if p.reserve < 0 {
+				p.reserve = reserveFD()
+			}
+		}
+	}
 	return !p.closing.Load()
+}
+
+// trySlot takes a MaxConns slot if one is free, without waiting.
+func (p *Port) trySlot() bool {
+	if p.slots == nil {
+		return true
+	}
+	select {
+	case p.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
 }
 
 // nextDelay doubles the accept back-off from 5 ms up to 1 s.
