@@ -6,12 +6,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
+	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/netport/netport"
@@ -434,3 +437,32 @@ func (ownerOnly) ConnectionMade(t netport.Transport) {
 }
 func (ownerOnly) DataReceived([]byte)  {}
 func (ownerOnly) ConnectionLost(error) {}
+
+// Over in-memory connections a protocol's timeouts can be tested in the
+// fake time of a testing/synctest bubble: here an IdleTimeout of one hour
+// fires at once in real time. (synctest.Test needs the test's *testing.T,
+// so this example is compiled but not run; synctest_test.go runs it.)
+func ExampleNewMemoryListener_synctest() {
+	testIdle := func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			ln := netport.NewMemoryListener() // made inside the bubble
+			cfg := &netport.Config{IdleTimeout: time.Hour}
+			p, err := cfg.Serve(ln, echoFactory)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			defer p.Close()
+			c, err := ln.Dial()
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			io.ReadAll(c) // EOF when the port closes the idle connection
+			if waited := time.Since(start); waited != time.Hour {
+				t.Errorf("closed after %v of fake time; want 1h", waited)
+			}
+		})
+	}
+	_ = testIdle
+}
