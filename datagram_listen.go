@@ -1,0 +1,102 @@
+package netport
+
+import (
+	"context"
+	"net"
+	"os"
+)
+
+// ListenPacket is [Config.ListenPacket] with a zero Config.
+func ListenPacket(network, address string, p DatagramProtocol, maxPacketSize int) (*DatagramPort, error) {
+	return (*Config)(nil).ListenPacket(network, address, p, maxPacketSize)
+}
+
+// ListenPacket opens a fresh datagram socket on address and serves it with
+// p, reading datagrams of up to maxPacketSize bytes (0 means
+// DefaultMaxPacketSize). network is "udp", "udp4", "udp6" or "unixgram".
+//
+// c.ReusePort sets SO_REUSEPORT on a udp socket before it binds. For
+// unixgram, c.UnixMode (when not zero) is applied to the fresh socket file
+// right after bind, and Close removes that file, unless it has been
+// replaced by another since.
+//
+// Errors are *net.OpError values with Op "listen": a network other than
+// the four above wraps net.UnknownNetworkError, an address already taken
+// matches syscall.EADDRINUSE, a protocol value already served by another
+// live datagram port matches ErrProtocolInUse, and a nil p matches
+// ErrNoProtocol. Nothing is left open on error.
+func (c *Config) ListenPacket(network, address string, p DatagramProtocol, maxPacketSize int) (*DatagramPort, error) {
+	unixgram := false
+	switch network {
+	case "udp", "udp4", "udp6":
+	case "unixgram":
+		unixgram = true
+	default:
+		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
+	}
+	if err := checkDatagramArgs(p, maxPacketSize); err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	var lc net.ListenConfig
+	if c != nil && c.ReusePort && !unixgram {
+		lc.Control = datagramReusePort
+	}
+	pc, err := lc.ListenPacket(context.Background(), network, address)
+	if err != nil {
+		return nil, err
+	}
+	laddr := pc.LocalAddr()
+	var file *datagramSocketFile
+	if unixgram {
+		if file, err = c.prepareDatagramSocketFile(address); err != nil {
+			pc.Close()
+			return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: err}
+		}
+	}
+	d, err := c.serveDatagram(pc, p, maxPacketSize, file)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: err}
+	}
+	return d, nil
+}
+
+// datagramSocketFile is the file of a unixgram socket that ListenPacket
+// bound, removed when the port stops unless something else has replaced
+// it since.
+type datagramSocketFile struct {
+	path string
+	info os.FileInfo
+}
+
+// prepareDatagramSocketFile applies c.UnixMode to the socket file just bound at
+// path and records its identity; it returns nil for an abstract or
+// unnamed socket, which has no file.
+func (c *Config) prepareDatagramSocketFile(path string) (*datagramSocketFile, error) {
+	if path == "" || path[0] == '@' {
+		return nil, nil
+	}
+	f := &datagramSocketFile{path: path}
+	var err error
+	if f.info, err = os.Lstat(path); err != nil {
+		return nil, err
+	}
+	if c != nil && c.UnixMode != 0 {
+		if err := os.Chmod(path, c.UnixMode); err != nil {
+			f.remove()
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// remove removes the socket file if it is still the one bound. An error is
+// ignored, as net.UnixListener ignores its unlink's: the socket is closed
+// either way.
+func (f *datagramSocketFile) remove() {
+	if f == nil {
+		return
+	}
+	if info, err := os.Lstat(f.path); err == nil && os.SameFile(info, f.info) {
+		os.Remove(f.path)
+	}
+}
