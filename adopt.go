@@ -62,8 +62,13 @@ func (c *Config) serveConn(nc net.Conn, f Factory) (*Conn, error) {
 		return nil, &net.OpError{Op: "adopt", Net: conn.local.Network(), Source: conn.local, Addr: conn.remote, Err: ErrNoProtocol}
 	}
 	go func() {
-		defer conn.finish()
-		conn.run()
+		parked := false
+		defer func() {
+			if !parked {
+				conn.finish()
+			}
+		}()
+		parked = conn.run()
 	}()
 	return conn, nil
 }

@@ -69,6 +69,12 @@ type Conn struct {
 	buf    *[]byte
 	rn     int
 	rerr   error
+
+	// Parking (park.go): an idle connection may give up its goroutine
+	// until the idle watcher sees data. The fields in idle belong to
+	// whichever goroutine serves the connection; pstate hands it over.
+	pstate atomic.Uint64
+	idle   idleState
 }
 
 func newConn(cfg *Config, p *Port, nc net.Conn, bufs *bufferPool) *Conn {
@@ -111,7 +117,12 @@ func (c *Conn) String() string {
 
 // serve runs on the connection's own goroutine from accept to the end.
 func (c *Conn) serve(f Factory, useTLS bool) {
-	defer c.finish()
+	parked := false
+	defer func() {
+		if !parked {
+			c.finish()
+		}
+	}()
 	if useTLS && !c.handshake() {
 		return
 	}
@@ -120,7 +131,7 @@ func (c *Conn) serve(f Factory, useTLS bool) {
 		c.nc.Close()
 		return
 	}
-	c.run()
+	parked = c.run()
 }
 
 // handshake runs the TLS handshake, bounded by IdleTimeout.
@@ -152,8 +163,10 @@ func (c *Conn) build(f Factory) (p Protocol) {
 	return f.BuildProtocol(c.remote)
 }
 
-// run serves a connection whose protocol is known, then ends it.
-func (c *Conn) run() {
+// run serves a connection whose protocol is known, then ends it. It
+// reports true when the connection parked instead: another goroutine
+// carries on (resumeServe), and the caller must not touch it again.
+func (c *Conn) run() (parked bool) {
 	if h, ok := c.proto.(handlerProtocol); ok {
 		c.mu.Lock()
 		c.handler = true
@@ -164,9 +177,18 @@ func (c *Conn) run() {
 		c.runHandler(h)
 	} else {
 		c.call("ConnectionMade", func() { c.proto.ConnectionMade(c) })
-		c.readLoop()
+		if c.readLoop() {
+			return true
+		}
 	}
+	c.end()
+	return false
+}
+
+// end closes the connection and calls ConnectionLost.
+func (c *Conn) end() {
 	c.setEnd(done(nil))
+	c.unwatch()
 	c.nc.Close()
 	c.call("ConnectionLost", func() { c.proto.ConnectionLost(c.reason) })
 }
@@ -184,6 +206,7 @@ func (c *Conn) runHandler(h handlerProtocol) {
 // finish runs last on the connection's goroutine.
 func (c *Conn) finish() {
 	c.putBuf()
+	c.leaveWatcher()
 	close(c.done)
 	if c.port != nil {
 		c.port.forget(c)
@@ -317,6 +340,7 @@ func (c *Conn) writable(op string) error {
 func (c *Conn) fail(err error) {
 	if c.setEnd(lost(err)) {
 		c.nc.Close()
+		c.wake()
 	}
 }
 
@@ -339,6 +363,9 @@ func (c *Conn) LoseConnection() error {
 	if !c.setEnd(done(nil)) {
 		return nil
 	}
+	// A parked connection has no goroutine to linger or to call
+	// ConnectionLost: give it one once the decision below is made.
+	defer c.wake()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.readClosed && (unreadData(c.raw) || unsentData(c.raw)) {
@@ -375,6 +402,7 @@ func (c *Conn) AbortConnection() error {
 }
 
 func (c *Conn) abort(cause error) {
+	defer c.wake()
 	if !c.setEnd(lost(cause)) {
 		// Already ending (perhaps lingering): close now all the same.
 		c.raw.Close()
@@ -413,6 +441,7 @@ func (c *Conn) LoseWriteConnection() error {
 		// The peer's FIN came first: nothing is left to do either way.
 		if c.setEnd(done(nil)) {
 			c.nc.Close()
+			c.wake()
 		}
 	}
 	return nil
@@ -458,4 +487,5 @@ func (c *Conn) drain() {
 	case c.kick <- struct{}{}:
 	default:
 	}
+	c.wake()
 }

@@ -16,6 +16,7 @@ func (c *Conn) useRawRead() {
 		if rc, err := sc.SyscallConn(); err == nil {
 			c.rc = rc
 			c.readFn = c.readReady
+			c.idle.parkable = canPark
 		}
 	}
 }

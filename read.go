@@ -45,7 +45,9 @@ func (c *Conn) putBuf() {
 	}
 }
 
-// readLoop reads and delivers data until the connection ends.
+// readLoop reads and delivers data until the connection ends, or until
+// it parks: then it reports true, and a goroutine the idle watcher starts
+// carries on (park.go).
 //
 // The readiness read keeps its buffer from one read to the next while
 // data keeps coming, and readReady gives it back before the goroutine
@@ -53,21 +55,40 @@ func (c *Conn) putBuf() {
 // rather than one per read, and an idle one still holds none. Every other
 // place that may block gives it back first (prepareRead, the end of the
 // loop); the blocking buffered read returns it after every read.
-func (c *Conn) readLoop() {
-	c.useRawRead()
-	defer c.putBuf()
+func (c *Conn) readLoop() (parked bool) {
+	if c.rc == nil {
+		c.useRawRead()
+	}
 	for c.prepareRead() {
 		n, err := c.read()
-		if n > 0 && c.deliverable() {
-			c.deliver((*c.buf)[:n:n])
+		if n > 0 {
+			c.idle.reads++
+			if c.deliverable() {
+				c.deliver((*c.buf)[:n:n])
+			}
 		}
 		if err != nil || c.rc == nil {
 			c.putBuf()
 		}
-		if err != nil && !c.readError(err) {
-			return
+		if err == nil {
+			continue
+		}
+		if c.idle.armed && errors.Is(err, os.ErrDeadlineExceeded) {
+			// Once parked, another goroutine may own the connection:
+			// nothing here may touch it again.
+			switch c.quiet() {
+			case quietRead:
+				continue
+			case quietParked:
+				return true
+			}
+		}
+		if !c.readError(err) {
+			break
 		}
 	}
+	c.putBuf()
+	return false
 }
 
 // prepareRead answers Shutdown's request, waits while paused and sets the
@@ -77,6 +98,13 @@ func (c *Conn) prepareRead() bool {
 		// Nothing to answer or wait for, and no deadline to set: the
 		// deadline must be set under mu, so that it cannot overwrite the
 		// one drain uses to wake this goroutine.
+		if c.idle.parkable && !c.idle.armed {
+			c.mu.Lock()
+			if !c.unusual.Load() && !c.ending.Load() {
+				c.armLocked(time.Now())
+			}
+			c.mu.Unlock()
+		}
 		return true
 	}
 	for {
@@ -92,6 +120,7 @@ func (c *Conn) prepareRead() bool {
 			c.drainReq = false
 			c.noteLocked()
 			c.raw.SetReadDeadline(time.Time{})
+			c.idle.armed = false
 			c.mu.Unlock()
 			c.putBuf() // answerDrain may wait for a Write in flight
 			c.answerDrain()
@@ -107,8 +136,23 @@ func (c *Conn) prepareRead() bool {
 			}
 			continue
 		}
+		now := time.Time{}
 		if d := c.idleTimeout(); d > 0 {
-			c.raw.SetReadDeadline(time.Now().Add(d))
+			now = time.Now()
+			c.idle.at = now.Add(d)
+		}
+		switch {
+		case c.idle.parkable && !c.unusual.Load():
+			if now.IsZero() {
+				if c.idle.armed {
+					break
+				}
+				now = time.Now()
+			}
+			c.armLocked(now)
+		case !now.IsZero():
+			c.idle.armed = false
+			c.raw.SetReadDeadline(c.idle.at)
 		}
 		c.mu.Unlock()
 		return true

@@ -1,0 +1,253 @@
+package netport
+
+import (
+	"net"
+	"os"
+	"time"
+)
+
+// Parking. A goroutine blocked in a read costs its stack (2 KiB at least)
+// for as long as the connection stays idle, which for a server holding
+// many quiet clients is most of what a connection costs. So once a
+// readiness-read connection has been idle for parkDelay, its goroutine
+// hands it to the idle watcher (park_linux.go) and returns; when data,
+// EOF or an error arrives, the watcher starts a new goroutine that
+// carries on with the same read loop. Anything else that needs the
+// goroutine (LoseConnection, AbortConnection, a failed Write, Shutdown's
+// drain, IdleTimeout) wakes the connection the same way, through wake.
+//
+// Exactly one goroutine serves a connection at any time: pstate says
+// whether the connection is parked, and the one that clears the parked
+// bit with a compare-and-swap is the one that carries on. A connection
+// parks only when nothing unusual is going on (paused, draining,
+// lingering, half-closed), so that those paths keep their goroutine and
+// work as before.
+//
+// Idleness is noticed by a read deadline parkDelay ahead (or at
+// IdleTimeout, when that comes first). A busy connection does not reset
+// it on every read: when it fires, reads made since it was set mean the
+// connection was busy, and it is set again, twice as far ahead each time
+// up to maxParkDelay, so that a connection that stays busy is woken by it
+// rarely. Parking starts again from parkDelay.
+
+// parkDelay is how long a connection waits in its own goroutine for data
+// before parking. Parking and resuming cost a few microseconds, so a
+// connection in a quick exchange must not park between messages.
+const (
+	parkDelay    = 2 * time.Millisecond
+	maxParkDelay = 128 * time.Millisecond
+)
+
+// pstate bits: the connection is parked; an event came while it was not
+// parked (the next park is then given up). The rest is a generation,
+// bumped on every park, so that a late IdleTimeout timer from an earlier
+// park cannot wake a later one.
+const (
+	parkedBit  = 1
+	pendingBit = 2
+	genShift   = 2
+)
+
+// idleState belongs to the goroutine that serves the connection; parking
+// and waking hand it from one goroutine to the next.
+type idleState struct {
+	parkable bool          // the connection may park (Linux, readiness read)
+	armed    bool          // the read deadline set is parkDelay's
+	delay    time.Duration // how far ahead armLocked sets it; 0 for parkDelay
+	reads    uint32        // reads that found data
+	seen     uint32        // reads when the deadline was set
+	at       time.Time     // IdleTimeout's deadline, when there is one
+	timer    *time.Timer   // IdleTimeout while parked
+	watch    *idleWatcher
+	id       int32 // the connection's key in the watcher
+	added    bool  // the descriptor is in the watcher's epoll set
+}
+
+// quiet's verdicts on a read deadline that was parkDelay's.
+const (
+	quietRead     = iota // read on
+	quietParked          // parked: the goroutine must return
+	quietTimedOut        // IdleTimeout passed
+)
+
+// armLocked sets the read deadline parkDelay ahead (or at IdleTimeout, if
+// sooner); called with mu held, so that it cannot overwrite the deadline
+// drain or LoseConnection set.
+func (c *Conn) armLocked(now time.Time) {
+	if c.idle.delay == 0 {
+		c.idle.delay = parkDelay
+	}
+	dl := now.Add(c.idle.delay)
+	if c.idleTimeout() > 0 && c.idle.at.Before(dl) {
+		dl = c.idle.at
+	}
+	c.raw.SetReadDeadline(dl)
+	c.idle.armed = true
+	c.idle.seen = c.idle.reads
+}
+
+// quiet decides what a read deadline set by armLocked means: the
+// connection was busy meanwhile, or IdleTimeout passed, or it may park.
+func (c *Conn) quiet() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.idle.armed = false
+	if c.unusual.Load() || c.ending.Load() {
+		// Let prepareRead and readError handle it as before; the
+		// deadline that fired must not be taken for one that drain or
+		// LoseConnection set, and those set theirs again anyway.
+		if !c.lingering && !c.drainReq {
+			c.raw.SetReadDeadline(time.Time{})
+		}
+		return quietRead
+	}
+	now := time.Now()
+	if c.idleTimeout() > 0 && !now.Before(c.idle.at) {
+		return quietTimedOut
+	}
+	if c.idle.reads != c.idle.seen {
+		c.idle.delay = min(2*c.idle.delay, maxParkDelay)
+		c.armLocked(now)
+		return quietRead
+	}
+	switch c.parkLocked(now) {
+	case parkDone:
+		return quietParked
+	case parkRaced:
+		c.armLocked(now)
+	default:
+		// Parking is not possible here: read on in this goroutine, as
+		// before parking existed.
+		c.idle.parkable = false
+		if c.idleTimeout() > 0 {
+			c.raw.SetReadDeadline(c.idle.at)
+		} else {
+			c.raw.SetReadDeadline(time.Time{})
+		}
+	}
+	return quietRead
+}
+
+// parkLocked's results.
+const (
+	parkDone   = iota // parked
+	parkRaced         // an event came meanwhile: read on
+	parkFailed        // this connection cannot park
+)
+
+// beginPark readies a park of generation gen+1 once the connection is
+// registered with the watcher: it clears the read deadline, starts the
+// IdleTimeout timer and returns the new generation.
+func (c *Conn) beginPark(now time.Time) uint64 {
+	gen := c.pstate.Load()>>genShift + 1
+	c.pstate.Store(gen << genShift) // drops a stale pending bit
+	c.raw.SetReadDeadline(time.Time{})
+	c.idle.delay = parkDelay
+	if c.idleTimeout() > 0 {
+		c.idle.timer = time.AfterFunc(c.idle.at.Sub(now), func() { c.expire(gen) })
+	}
+	return gen
+}
+
+// commitPark publishes the park of generation gen; it reports false when
+// an event came since beginPark, and then the caller reads on.
+func (c *Conn) commitPark(gen uint64) bool {
+	if c.pstate.CompareAndSwap(gen<<genShift, gen<<genShift|parkedBit) {
+		return true
+	}
+	c.stopTimer()
+	return false
+}
+
+// wake gives a parked connection a goroutine again; it does nothing when
+// the connection is not parked. Callers change what the goroutine is to
+// see (ending, drainReq...) first.
+func (c *Conn) wake() {
+	if c.claim() {
+		go c.resumeServe(false)
+	}
+}
+
+// claim clears the parked bit and reports whether this call did.
+func (c *Conn) claim() bool {
+	for {
+		s := c.pstate.Load()
+		if s&parkedBit == 0 {
+			return false
+		}
+		if c.pstate.CompareAndSwap(s, s&^parkedBit) {
+			return true
+		}
+	}
+}
+
+// notify is the watcher's wake: it also records an event that comes while
+// the connection is not parked, so that a park under way is given up.
+func (c *Conn) notify() {
+	for {
+		s := c.pstate.Load()
+		switch {
+		case s&parkedBit != 0:
+			if c.pstate.CompareAndSwap(s, s&^parkedBit) {
+				go c.resumeServe(false)
+				return
+			}
+		case s&pendingBit != 0:
+			return
+		default:
+			if c.pstate.CompareAndSwap(s, s|pendingBit) {
+				return
+			}
+		}
+	}
+}
+
+// expire is IdleTimeout's timer for the park of generation gen. It runs
+// on a goroutine of its own, which serves the connection to its end. When
+// it comes before the park is published, it makes the park fail instead,
+// and the goroutine still serving the connection finds the time is up.
+func (c *Conn) expire(gen uint64) {
+	for {
+		s := c.pstate.Load()
+		switch s {
+		case gen<<genShift | parkedBit:
+			if c.pstate.CompareAndSwap(s, gen<<genShift) {
+				c.resumeServe(true)
+				return
+			}
+		case gen << genShift:
+			if c.pstate.CompareAndSwap(s, s|pendingBit) {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+func (c *Conn) stopTimer() {
+	if c.idle.timer != nil {
+		c.idle.timer.Stop()
+		c.idle.timer = nil
+	}
+}
+
+// resumeServe carries on serving a connection that was parked.
+func (c *Conn) resumeServe(expired bool) {
+	parked := false
+	defer func() {
+		if !parked {
+			c.finish()
+		}
+	}()
+	if expired {
+		c.idle.timer = nil
+		c.setEnd(lost(&net.OpError{Op: "read", Net: c.local.Network(), Source: c.local, Addr: c.remote, Err: os.ErrDeadlineExceeded}))
+	} else {
+		c.stopTimer()
+		if parked = c.readLoop(); parked {
+			return
+		}
+	}
+	c.end()
+}

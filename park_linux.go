@@ -1,0 +1,203 @@
+package netport
+
+import (
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// canPark says whether a readiness-read connection may park (park.go).
+const canPark = true
+
+// An idleWatcher holds the parked connections of the whole process in one
+// epoll set, and wakes each when its socket becomes readable. Its one
+// goroutine waits for the epoll descriptor itself to become readable in
+// Go's own poller, so no thread is blocked on it. It lives while any
+// connection that has parked is still open: the last one to end closes
+// it, and the next to park makes a new one.
+//
+// A connection is registered one-shot, so that an event wakes it once
+// and then nothing fires until it parks again; it is keyed by a small
+// number rather than a pointer, and an event for a key that is gone, or
+// for a connection not parked, does no harm.
+type idleWatcher struct {
+	epfd int
+	file *os.File
+	conn syscall.RawConn
+
+	conns map[int32]*Conn // guarded by watchMu
+	next  int32           // guarded by watchMu
+}
+
+var (
+	watchMu sync.Mutex
+	watcher *idleWatcher // guarded by watchMu; nil while nothing is parked
+)
+
+// joinWatcher makes c a member of the watcher, starting one if none runs.
+func (c *Conn) joinWatcher() error {
+	watchMu.Lock()
+	defer watchMu.Unlock()
+	if watcher == nil {
+		w, err := newIdleWatcher()
+		if err != nil {
+			return err
+		}
+		watcher = w
+		go w.loop()
+	}
+	w := watcher
+	for {
+		w.next++
+		if w.next < 0 {
+			w.next = 0
+		}
+		if _, used := w.conns[w.next]; !used {
+			break
+		}
+	}
+	w.conns[w.next] = c
+	c.idle.watch, c.idle.id = w, w.next
+	return nil
+}
+
+// leaveWatcher ends c's membership; the last member closes the watcher.
+func (c *Conn) leaveWatcher() {
+	w := c.idle.watch
+	if w == nil {
+		return
+	}
+	c.idle.watch = nil
+	watchMu.Lock()
+	delete(w.conns, c.idle.id)
+	last := len(w.conns) == 0
+	if last && watcher == w {
+		watcher = nil
+	}
+	watchMu.Unlock()
+	if last {
+		// Wakes the watcher's goroutine, which then returns; closing
+		// the epoll descriptor drops whatever it still holds.
+		w.file.Close()
+	}
+}
+
+func newIdleWatcher() (*idleWatcher, error) {
+	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		return nil, os.NewSyscallError("setnonblock", err)
+	}
+	f := os.NewFile(uintptr(fd), "netport-idle")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &idleWatcher{epfd: fd, file: f, conn: rc, conns: make(map[int32]*Conn)}, nil
+}
+
+// loop waits for events until the watcher is closed.
+func (w *idleWatcher) loop() {
+	events := make([]syscall.EpollEvent, 128)
+	var n int
+	var werr error
+	ready := func(fd uintptr) bool {
+		for {
+			m, err := syscall.EpollWait(int(fd), events, 0)
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err != nil:
+				n, werr = 0, err
+				return true
+			}
+			n = m
+			return m > 0
+		}
+	}
+	var woken []*Conn
+	for {
+		if err := w.conn.Read(ready); err != nil || werr != nil {
+			return
+		}
+		watchMu.Lock()
+		for _, ev := range events[:n] {
+			if c := w.conns[ev.Fd]; c != nil {
+				woken = append(woken, c)
+			}
+		}
+		watchMu.Unlock()
+		for i, c := range woken {
+			c.notify()
+			woken[i] = nil
+		}
+		woken = woken[:0]
+	}
+}
+
+// parkLocked registers the connection's socket with the watcher and
+// parks the connection; called with mu held, by the goroutine serving it,
+// after a read found nothing. Holding mu keeps out the changes that would
+// need the goroutine (drain, LoseConnection...): they come before, and
+// parkLocked's caller sees them, or after, and they find it parked.
+func (c *Conn) parkLocked(now time.Time) int {
+	if c.idle.watch == nil {
+		if err := c.joinWatcher(); err != nil {
+			return parkFailed
+		}
+	}
+	gen := c.beginPark(now)
+	if !c.register() {
+		c.stopTimer()
+		return parkFailed
+	}
+	if !c.commitPark(gen) {
+		return parkRaced
+	}
+	return parkDone
+}
+
+// register arms the one-shot registration of the socket; it reports false
+// when the socket cannot be watched (closed, or not pollable).
+func (c *Conn) register() bool {
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: c.idle.id}
+	var err error
+	// Control holds the descriptor open, so that its number cannot name
+	// another socket by the time epoll_ctl runs.
+	cerr := c.rc.Control(func(fd uintptr) {
+		op := syscall.EPOLL_CTL_ADD
+		if c.idle.added {
+			op = syscall.EPOLL_CTL_MOD
+		}
+		err = syscall.EpollCtl(c.idle.watch.epfd, op, int(fd), &ev)
+		switch err {
+		case syscall.ENOENT:
+			err = syscall.EpollCtl(c.idle.watch.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
+		case syscall.EEXIST:
+			err = syscall.EpollCtl(c.idle.watch.epfd, syscall.EPOLL_CTL_MOD, int(fd), &ev)
+		}
+	})
+	if cerr != nil || err != nil {
+		return false
+	}
+	c.idle.added = true
+	return true
+}
+
+// unwatch takes the socket out of the epoll set before it is closed:
+// closing would not, while another descriptor (an adopted connection's
+// original, say) still refers to the socket.
+func (c *Conn) unwatch() {
+	if !c.idle.added {
+		return
+	}
+	c.idle.added = false
+	c.rc.Control(func(fd uintptr) {
+		syscall.EpollCtl(c.idle.watch.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
+	})
+}

@@ -1,0 +1,323 @@
+package netport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// waitParked waits until c has given up its goroutine, failing tb after
+// testTimeout.
+func waitParked(tb testing.TB, c *Conn) {
+	tb.Helper()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(testTimeout)
+	for c.pstate.Load()&parkedBit == 0 {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			tb.Fatalf("connection %v: not parked after %v; want parked", c, testTimeout)
+		}
+	}
+}
+
+// servedConn dials p and returns the client end and the server's Conn
+// and protocol, after one echo.
+func servedConn(tb testing.TB, p *Port, f *hookFactory) (net.Conn, *Conn, *hookProto) {
+	tb.Helper()
+	client := dial(tb, p)
+	roundTrip(tb, client, []byte("first"))
+	h := recv(tb, f.built)
+	return client, recv(tb, h.made).(*Conn), h
+}
+
+func TestParkedConnectionResumes(t *testing.T) {
+	for _, tt := range streamNetworks(t) {
+		t.Run(tt.network, func(t *testing.T) {
+			f := newHookFactory(nil, echoData)
+			p := listen(t, nil, tt.network, tt.address, f)
+			client, c, h := servedConn(t, p, f)
+			for i := range 3 {
+				waitParked(t, c)
+				roundTrip(t, client, fmt.Appendf(nil, "after park %d", i))
+			}
+			waitParked(t, c)
+			client.Close()
+			if reason := recv(t, h.lost); !errors.Is(reason, ErrConnectionDone) {
+				t.Fatalf("ConnectionLost(%v); want ErrConnectionDone", reason)
+			}
+		})
+	}
+}
+
+func TestParkedIdleTimeout(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	f := newHookFactory(nil, echoData)
+	p := listen(t, &Config{IdleTimeout: idle}, "tcp", "127.0.0.1:0", f)
+	start := time.Now()
+	client, c, h := servedConn(t, p, f)
+	waitParked(t, c)
+	reason := recv(t, h.lost)
+	if !errors.Is(reason, ErrConnectionLost) || !errors.Is(reason, os.ErrDeadlineExceeded) {
+		t.Fatalf("ConnectionLost(%v); want ErrConnectionLost wrapping os.ErrDeadlineExceeded", reason)
+	}
+	if d := time.Since(start); d < idle {
+		t.Fatalf("closed after %v; want at least IdleTimeout (%v)", d, idle)
+	}
+	if _, err := client.Read(make([]byte, 1)); err == nil {
+		t.Fatal("client read: got data; want the server to close")
+	}
+}
+
+// TestParkedIdleTimeoutRestarts checks that data received while parked
+// restarts IdleTimeout rather than the timer of the earlier park ending
+// the connection.
+func TestParkedIdleTimeoutRestarts(t *testing.T) {
+	const idle = 400 * time.Millisecond
+	f := newHookFactory(nil, echoData)
+	p := listen(t, &Config{IdleTimeout: idle}, "tcp", "127.0.0.1:0", f)
+	client, c, h := servedConn(t, p, f)
+	for range 3 {
+		waitParked(t, c)
+		timer := time.NewTimer(idle / 2)
+		select {
+		case reason := <-h.lost:
+			t.Fatalf("ConnectionLost(%v) within half of IdleTimeout; want none", reason)
+		case <-timer.C:
+		}
+		roundTrip(t, client, []byte("still here"))
+	}
+	reason := recv(t, h.lost)
+	if !errors.Is(reason, os.ErrDeadlineExceeded) {
+		t.Fatalf("ConnectionLost(%v); want os.ErrDeadlineExceeded", reason)
+	}
+}
+
+func TestParkedEndedFromAnotherGoroutine(t *testing.T) {
+	tests := []struct {
+		name string
+		end  func(*Conn)
+		want error
+	}{
+		{"LoseConnection", func(c *Conn) { c.LoseConnection() }, ErrConnectionDone},
+		{"AbortConnection", func(c *Conn) { c.AbortConnection() }, ErrConnectionLost},
+		{"StopProducing", func(c *Conn) { c.StopProducing() }, ErrConnectionDone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newHookFactory(nil, echoData)
+			p := listen(t, nil, "tcp", "127.0.0.1:0", f)
+			client, c, h := servedConn(t, p, f)
+			waitParked(t, c)
+			tt.end(c)
+			if reason := recv(t, h.lost); !errors.Is(reason, tt.want) {
+				t.Fatalf("ConnectionLost(%v); want %v", reason, tt.want)
+			}
+			waitClosed(t, c.Done(), "Done")
+			if _, err := client.Read(make([]byte, 1)); err == nil {
+				t.Fatal("client read: got data; want the server to close")
+			}
+		})
+	}
+}
+
+// TestParkedLoseConnectionLingers: data the peer sent after the
+// connection parked is unread when LoseConnection comes, so it must send
+// FIN and linger rather than reset the peer.
+func TestParkedLoseConnectionLingers(t *testing.T) {
+	f := newHookFactory(nil, nil)
+	p := listen(t, nil, "tcp", "127.0.0.1:0", f)
+	client := dial(t, p)
+	if _, err := client.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	h := recv(t, f.built)
+	c := recv(t, h.made).(*Conn)
+	recv(t, h.data)
+	waitParked(t, c)
+	// Held by the poller (not parked) or parked again: either way,
+	// LoseConnection must end it gracefully.
+	c.Write([]byte("bye"))
+	c.LoseConnection()
+	if got := readAll(t, client); string(got) != "bye" {
+		t.Fatalf("client read %q; want \"bye\" then EOF", got)
+	}
+	client.Close()
+	if reason := recv(t, h.lost); !errors.Is(reason, ErrConnectionDone) {
+		t.Fatalf("ConnectionLost(%v); want ErrConnectionDone", reason)
+	}
+}
+
+func TestParkedWriteFromAnotherGoroutine(t *testing.T) {
+	f := newHookFactory(nil, echoData)
+	p := listen(t, nil, "tcp", "127.0.0.1:0", f)
+	client, c, _ := servedConn(t, p, f)
+	waitParked(t, c)
+	if _, err := c.Write([]byte("push")); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(client, got); err != nil || string(got) != "push" {
+		t.Fatalf("client read %q, %v; want \"push\"", got, err)
+	}
+	roundTrip(t, client, []byte("and back"))
+}
+
+// byeDrainProto answers Shutdown's Drain by saying goodbye and closing.
+type byeDrainProto struct {
+	*hookProto
+}
+
+func (d byeDrainProto) Drain() {
+	d.t.Write([]byte("bye"))
+	d.t.LoseConnection()
+}
+
+func TestParkedShutdownDrains(t *testing.T) {
+	built := make(chan byeDrainProto, 1)
+	f := FactoryFunc(func(net.Addr) Protocol {
+		d := byeDrainProto{newHookProto(nil, echoData)}
+		built <- d
+		return d
+	})
+	p, err := Listen("tcp", "127.0.0.1:0", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := net.DialTimeout("tcp", p.Addr().String(), testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	client.SetDeadline(time.Now().Add(testTimeout))
+	roundTrip(t, client, []byte("hi"))
+	d := recv(t, built)
+	c := recv(t, d.made).(*Conn)
+	waitParked(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if reason := recv(t, d.lost); !errors.Is(reason, ErrConnectionDone) {
+		t.Fatalf("ConnectionLost(%v); want ErrConnectionDone", reason)
+	}
+	if got := readAll(t, client); string(got) != "bye" {
+		t.Fatalf("client read %q; want \"bye\" then EOF", got)
+	}
+}
+
+// TestParkedAdoptedConnection parks a connection whose socket has another
+// descriptor (the caller's), so closing the connection's own does not
+// take the socket out of the watcher's epoll set.
+func TestParkedAdoptedConnection(t *testing.T) {
+	checkLeaks(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.DialTimeout("tcp", ln.Addr().String(), testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	client.SetDeadline(time.Now().Add(testTimeout))
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := server.(*net.TCPConn).File()
+	server.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	f := newHookFactory(nil, echoData)
+	c, err := AdoptStreamConnection(int(file.Fd()), syscall.AF_INET, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := recv(t, f.built)
+	roundTrip(t, client, []byte("adopted"))
+	waitParked(t, c)
+	roundTrip(t, client, []byte("resumed"))
+	waitParked(t, c)
+	c.LoseConnection()
+	waitClosed(t, c.Done(), "Done")
+	if reason := recv(t, h.lost); !errors.Is(reason, ErrConnectionDone) {
+		t.Fatalf("ConnectionLost(%v); want ErrConnectionDone", reason)
+	}
+}
+
+// TestParkingRace runs clients that pause around parkDelay between
+// messages, so that parking races with data, while another goroutine
+// writes to each connection; every echo must come back whole and in
+// order, and every connection must end cleanly.
+func TestParkingRace(t *testing.T) {
+	checkLeaks(t)
+	const clients, rounds = 16, 40
+	f := newEchoFactory()
+	p, err := Listen("tcp", "127.0.0.1:0", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			errs <- parkingClient(p.Addr().String(), i, rounds)
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	for range clients {
+		e := recv(t, f.built)
+		if reason := recv(t, e.lost); !errors.Is(reason, ErrConnectionDone) {
+			t.Errorf("ConnectionLost(%v); want ErrConnectionDone", reason)
+		}
+	}
+}
+
+func parkingClient(addr string, i, rounds int) error {
+	c, err := net.DialTimeout("tcp", addr, testTimeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(testTimeout))
+	for r := range rounds {
+		msg := fmt.Appendf(nil, "client %d round %d", i, r)
+		if _, err := c.Write(msg); err != nil {
+			return err
+		}
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(c, got); err != nil {
+			return err
+		}
+		if string(got) != string(msg) {
+			return fmt.Errorf("echo: got %q; want %q", got, msg)
+		}
+		// Pacing, not synchronisation: gaps on both sides of parkDelay.
+		<-time.After(time.Duration((i+r)%5) * parkDelay / 2)
+	}
+	return nil
+}
