@@ -42,8 +42,9 @@ type FactoryStopper interface {
 
 // A Protocol serves one connection. Its methods are called from the
 // connection's own goroutine, in order: ConnectionMade once, DataReceived
-// any number of times, ConnectionLost once. They never overlap for one
-// connection, so a protocol needs no lock for its own state; the Transport
+// any number of times, ConnectionLost once. (On Linux an idle connection
+// gives its goroutine up, and a new one takes over when data arrives.)
+// They never overlap for one connection, so a protocol needs no lock for its own state; the Transport
 // it is given is safe to use from any goroutine.
 type Protocol interface {
 	// ConnectionMade is called once the connection is ready, with the
