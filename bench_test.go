@@ -159,6 +159,10 @@ func BenchmarkIdleConn(b *testing.B) {
 	b.ReportMetric(np/plain, "mem-ratio")
 }
 
+// idleFor is how long the connections of BenchmarkIdleConn sit idle
+// before the server's memory is read.
+const idleFor = 4 * parkTick
+
 // idleRSS measures one fresh server's resident memory per idle connection.
 func idleRSS(b *testing.B, kind string, conns int) float64 {
 	b.Helper()
@@ -174,6 +178,9 @@ func idleRSS(b *testing.B, kind string, conns int) float64 {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The workload: the connections now sit idle, long enough for
+	// netport's sweeper to see them idle (a few of its ticks).
+	<-time.After(idleFor)
 	after := s.query(b, "rss")
 	return float64(after-before) / float64(conns)
 }

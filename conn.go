@@ -73,8 +73,10 @@ type Conn struct {
 	// Parking (park.go): an idle connection may give up its goroutine
 	// until the idle watcher sees data. The fields in idle belong to
 	// whichever goroutine serves the connection; pstate hands it over.
-	pstate atomic.Uint64
-	idle   idleState
+	pstate    atomic.Uint64
+	idle      idleState
+	blockedAt atomic.Uint32 // the port's sweeper tick when the read began to wait; 0 while busy
+	parkReq   bool          // guarded by mu: the sweeper asked this connection to park
 }
 
 func newConn(cfg *Config, p *Port, nc net.Conn, bufs *bufferPool) *Conn {

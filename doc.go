@@ -11,10 +11,10 @@
 // connection through the [Protocol] it got: ConnectionMade, DataReceived
 // any number of times, ConnectionLost, in that order and never overlapping
 // for one connection, so a protocol needs no lock for its own state. On
-// Linux a connection idle for a few milliseconds gives its goroutine up,
-// and a new one carries on when data arrives, so an idle connection costs
-// no goroutine stack; successive callbacks may then run on different
-// goroutines, but still one at a time and in order. A
+// Linux a port's connection that has been idle for 50 to 100 ms gives its
+// goroutine up, and a new one carries on when data arrives, so an idle
+// connection costs no goroutine stack; successive callbacks may then run
+// on different goroutines, but still one at a time and in order. A
 // Factory is shared by all of a port's connections and must be safe for
 // concurrent use. The [Transport] a protocol is given ([*Conn]) is safe to
 // use from any goroutine. [Handler] serves a connection in the blocking

@@ -40,12 +40,14 @@ type FactoryStopper interface {
 	StopFactory()
 }
 
-// A Protocol serves one connection. Its methods are called from the
-// connection's own goroutine, in order: ConnectionMade once, DataReceived
-// any number of times, ConnectionLost once. (On Linux an idle connection
-// gives its goroutine up, and a new one takes over when data arrives.)
-// They never overlap for one connection, so a protocol needs no lock for its own state; the Transport
-// it is given is safe to use from any goroutine.
+// A Protocol serves one connection. Its methods are called in order:
+// ConnectionMade once, DataReceived any number of times, ConnectionLost
+// once; one at a time, never overlapping for one connection, so a protocol
+// needs no lock for its own state. They run on the connection's goroutine
+// (on Linux an idle connection of a port gives its goroutine up, and a new
+// one takes over when data arrives, so successive calls may come from
+// different goroutines). The Transport it is given is safe to use from any
+// goroutine.
 type Protocol interface {
 	// ConnectionMade is called once the connection is ready, with the
 	// transport to write to. For TLS, the handshake has completed.

@@ -23,20 +23,20 @@ import (
 // lingering, half-closed), so that those paths keep their goroutine and
 // work as before.
 //
-// Idleness is noticed by a read deadline parkDelay ahead (or at
-// IdleTimeout, when that comes first). A busy connection does not reset
-// it on every read: when it fires, reads made since it was set mean the
-// connection was busy, and it is set again, twice as far ahead each time
-// up to maxParkDelay, so that a connection that stays busy is woken by it
-// rarely. Parking starts again from parkDelay.
+// Idleness is noticed by the port's sweeper, not by a timer of each
+// connection's own (a timer per connection costs the accept path a timer
+// insertion and a poller wake-up): a connection about to wait in the
+// poller records the sweeper's tick (blockedAt), a read that finds data
+// clears it, and every parkTick the sweeper asks each connection that has
+// waited a whole tick to park, by setting its read deadline in the past.
+// The connection's goroutine then parks, unless data came meanwhile.
+// Adopted connections have no port and keep their goroutine.
 
-// parkDelay is how long a connection waits in its own goroutine for data
-// before parking. Parking and resuming cost a few microseconds, so a
-// connection in a quick exchange must not park between messages.
-const (
-	parkDelay    = 2 * time.Millisecond
-	maxParkDelay = 128 * time.Millisecond
-)
+// parkTick is the sweeper's period: a connection parks once it has been
+// idle between one and two ticks. Parking and resuming cost a few
+// microseconds, so a connection in a quick exchange must not park between
+// messages; and each tick reads every connection of the port once.
+const parkTick = 50 * time.Millisecond
 
 // pstate bits: the connection is parked; an event came while it was not
 // parked (the next park is then given up). The rest is a generation,
@@ -51,53 +51,84 @@ const (
 // idleState belongs to the goroutine that serves the connection; parking
 // and waking hand it from one goroutine to the next.
 type idleState struct {
-	parkable bool          // the connection may park (Linux, readiness read)
-	armed    bool          // the read deadline set is parkDelay's
-	delay    time.Duration // how far ahead armLocked sets it; 0 for parkDelay
-	reads    uint32        // reads that found data
-	seen     uint32        // reads when the deadline was set
-	at       time.Time     // IdleTimeout's deadline, when there is one
-	timer    *time.Timer   // IdleTimeout while parked
+	parkable bool        // the connection may park (Linux, readiness read, a port)
+	at       time.Time   // IdleTimeout's deadline, when there is one
+	timer    *time.Timer // IdleTimeout while parked
 	watch    *idleWatcher
 	id       int32 // the connection's key in the watcher
 	added    bool  // the descriptor is in the watcher's epoll set
 }
 
-// quiet's verdicts on a read deadline that was parkDelay's.
+// quiet's verdicts on a read deadline that expired.
 const (
-	quietRead     = iota // read on
+	quietNotMine  = iota // not the sweeper's: IdleTimeout or Shutdown's
+	quietRead            // read on
 	quietParked          // parked: the goroutine must return
 	quietTimedOut        // IdleTimeout passed
 )
 
-// armLocked sets the read deadline parkDelay ahead (or at IdleTimeout, if
-// sooner); called with mu held, so that it cannot overwrite the deadline
-// drain or LoseConnection set.
-func (c *Conn) armLocked(now time.Time) {
-	if c.idle.delay == 0 {
-		c.idle.delay = parkDelay
+// sweep is the port's sweeper: every parkTick it asks the connections
+// that have waited for data a whole tick to park. It ends when the port
+// has no connection left (stop is closed by forget), and counts in wg so
+// that Shutdown waits for it too.
+func (p *Port) sweep(stop <-chan struct{}) {
+	defer p.wg.Done()
+	t := time.NewTicker(parkTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		e := p.epoch.Add(1)
+		p.mu.Lock()
+		for c := range p.conns {
+			if b := c.blockedAt.Load(); b != 0 && e-b >= 2 {
+				c.requestPark()
+			}
+		}
+		p.mu.Unlock()
 	}
-	dl := now.Add(c.idle.delay)
-	if c.idleTimeout() > 0 && c.idle.at.Before(dl) {
-		dl = c.idle.at
-	}
-	c.raw.SetReadDeadline(dl)
-	c.idle.armed = true
-	c.idle.seen = c.idle.reads
 }
 
-// quiet decides what a read deadline set by armLocked means: the
-// connection was busy meanwhile, or IdleTimeout passed, or it may park.
+// requestPark wakes the connection's goroutine from its wait in the
+// poller, so that it parks; called by the sweeper.
+func (c *Conn) requestPark() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.parkReq || c.unusual.Load() || c.ending.Load() {
+		return
+	}
+	c.parkReq = true
+	c.raw.SetReadDeadline(aLongTimeAgo)
+}
+
+// restoreDeadlineLocked puts back the read deadline a park request
+// replaced: IdleTimeout's, or none.
+func (c *Conn) restoreDeadlineLocked() {
+	if c.idleTimeout() > 0 {
+		c.raw.SetReadDeadline(c.idle.at)
+	} else {
+		c.raw.SetReadDeadline(time.Time{})
+	}
+}
+
+// quiet decides what an expired read deadline means: the sweeper's
+// request to park (then it parks, unless data came since), IdleTimeout,
+// or someone else's deadline.
 func (c *Conn) quiet() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.idle.armed = false
+	if !c.parkReq {
+		return quietNotMine
+	}
+	c.parkReq = false
 	if c.unusual.Load() || c.ending.Load() {
-		// Let prepareRead and readError handle it as before; the
-		// deadline that fired must not be taken for one that drain or
-		// LoseConnection set, and those set theirs again anyway.
+		// Let prepareRead and readError handle it as before, with the
+		// deadline drain or LoseConnection set, if they set one.
 		if !c.lingering && !c.drainReq {
-			c.raw.SetReadDeadline(time.Time{})
+			c.restoreDeadlineLocked()
 		}
 		return quietRead
 	}
@@ -105,26 +136,21 @@ func (c *Conn) quiet() int {
 	if c.idleTimeout() > 0 && !now.Before(c.idle.at) {
 		return quietTimedOut
 	}
-	if c.idle.reads != c.idle.seen {
-		c.idle.delay = min(2*c.idle.delay, maxParkDelay)
-		c.armLocked(now)
+	if c.blockedAt.Load() == 0 {
+		// Data came since the sweeper looked: busy after all.
+		c.restoreDeadlineLocked()
 		return quietRead
 	}
 	switch c.parkLocked(now) {
 	case parkDone:
 		return quietParked
-	case parkRaced:
-		c.armLocked(now)
-	default:
+	case parkFailed:
 		// Parking is not possible here: read on in this goroutine, as
 		// before parking existed.
 		c.idle.parkable = false
-		if c.idleTimeout() > 0 {
-			c.raw.SetReadDeadline(c.idle.at)
-		} else {
-			c.raw.SetReadDeadline(time.Time{})
-		}
+		c.blockedAt.Store(0)
 	}
+	c.restoreDeadlineLocked()
 	return quietRead
 }
 
@@ -142,7 +168,7 @@ func (c *Conn) beginPark(now time.Time) uint64 {
 	gen := c.pstate.Load()>>genShift + 1
 	c.pstate.Store(gen << genShift) // drops a stale pending bit
 	c.raw.SetReadDeadline(time.Time{})
-	c.idle.delay = parkDelay
+	c.blockedAt.Store(0)
 	if c.idleTimeout() > 0 {
 		c.idle.timer = time.AfterFunc(c.idle.at.Sub(now), func() { c.expire(gen) })
 	}

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -215,56 +214,13 @@ func TestParkedShutdownDrains(t *testing.T) {
 	}
 }
 
-// TestParkedAdoptedConnection parks a connection whose socket has another
-// descriptor (the caller's), so closing the connection's own does not
-// take the socket out of the watcher's epoll set.
-func TestParkedAdoptedConnection(t *testing.T) {
-	checkLeaks(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.DialTimeout("tcp", ln.Addr().String(), testTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	client.SetDeadline(time.Now().Add(testTimeout))
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	file, err := server.(*net.TCPConn).File()
-	server.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer file.Close()
-	f := newHookFactory(nil, echoData)
-	c, err := AdoptStreamConnection(int(file.Fd()), syscall.AF_INET, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := recv(t, f.built)
-	roundTrip(t, client, []byte("adopted"))
-	waitParked(t, c)
-	roundTrip(t, client, []byte("resumed"))
-	waitParked(t, c)
-	c.LoseConnection()
-	waitClosed(t, c.Done(), "Done")
-	if reason := recv(t, h.lost); !errors.Is(reason, ErrConnectionDone) {
-		t.Fatalf("ConnectionLost(%v); want ErrConnectionDone", reason)
-	}
-}
-
-// TestParkingRace runs clients that pause around parkDelay between
+// TestParkingRace runs clients that pause around parkTick between
 // messages, so that parking races with data, while another goroutine
 // writes to each connection; every echo must come back whole and in
 // order, and every connection must end cleanly.
 func TestParkingRace(t *testing.T) {
 	checkLeaks(t)
-	const clients, rounds = 16, 40
+	const clients, rounds = 16, 24
 	f := newEchoFactory()
 	p, err := Listen("tcp", "127.0.0.1:0", f)
 	if err != nil {
@@ -316,8 +272,9 @@ func parkingClient(addr string, i, rounds int) error {
 		if string(got) != string(msg) {
 			return fmt.Errorf("echo: got %q; want %q", got, msg)
 		}
-		// Pacing, not synchronisation: gaps on both sides of parkDelay.
-		<-time.After(time.Duration((i+r)%5) * parkDelay / 2)
+		// Pacing, not synchronisation: gaps around the sweeper's ticks,
+		// so that parking races with data.
+		<-time.After(time.Duration((i+r)%5) * parkTick / 2)
 	}
 	return nil
 }

@@ -42,6 +42,9 @@ type Port struct {
 	resume chan struct{}      // guarded by mu: closed by ResumeProducing
 	wg     sync.WaitGroup     // one count per connection goroutine
 
+	epoch     atomic.Uint32 // the sweeper's ticks, from 1 (park.go)
+	sweepStop chan struct{} // guarded by mu: closed to end the sweeper; nil when none runs
+
 	reserve   int // spare descriptor released on EMFILE; -1 when none
 	acceptLog rateLimiter
 }
@@ -64,6 +67,7 @@ func (c *Config) serve(ln net.Listener, f Factory, unlink string) (*Port, error)
 	if c != nil && c.MaxConns > 0 {
 		p.slots = make(chan struct{}, c.MaxConns)
 	}
+	p.epoch.Store(1) // 0 in a connection's blockedAt means "not waiting"
 	p.counted = startFactory(f)
 	go p.acceptLoop()
 	return p, nil
@@ -341,6 +345,11 @@ func (p *Port) track(nc net.Conn) {
 	p.mu.Lock()
 	p.conns[c] = struct{}{}
 	p.wg.Add(1)
+	if canPark && p.sweepStop == nil {
+		p.sweepStop = make(chan struct{})
+		p.wg.Add(1)
+		go p.sweep(p.sweepStop)
+	}
 	p.mu.Unlock()
 	go c.serve(p.factory, p.cfg != nil && p.cfg.TLS != nil)
 }
@@ -349,6 +358,10 @@ func (p *Port) track(nc net.Conn) {
 func (p *Port) forget(c *Conn) {
 	p.mu.Lock()
 	delete(p.conns, c)
+	if len(p.conns) == 0 && p.sweepStop != nil {
+		close(p.sweepStop)
+		p.sweepStop = nil
+	}
 	p.mu.Unlock()
 	p.releaseSlot()
 	p.wg.Done()

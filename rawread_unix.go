@@ -16,7 +16,7 @@ func (c *Conn) useRawRead() {
 		if rc, err := sc.SyscallConn(); err == nil {
 			c.rc = rc
 			c.readFn = c.readReady
-			c.idle.parkable = canPark
+			c.idle.parkable = canPark && c.port != nil
 		}
 	}
 }
@@ -33,6 +33,9 @@ func (c *Conn) readReady(fd uintptr) bool {
 			continue
 		case err == syscall.EAGAIN:
 			c.putBuf()
+			if c.idle.parkable && c.blockedAt.Load() == 0 {
+				c.blockedAt.Store(c.port.epoch.Load())
+			}
 			return false
 		case err != 0:
 			c.rerr = &net.OpError{Op: "read", Net: c.local.Network(), Source: c.local, Addr: c.remote, Err: os.NewSyscallError("read", err)}
@@ -40,6 +43,9 @@ func (c *Conn) readReady(fd uintptr) bool {
 			c.rerr = io.EOF
 		default:
 			c.rn = n
+		}
+		if c.blockedAt.Load() != 0 {
+			c.blockedAt.Store(0)
 		}
 		return true
 	}

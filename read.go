@@ -62,7 +62,6 @@ func (c *Conn) readLoop() (parked bool) {
 	for c.prepareRead() {
 		n, err := c.read()
 		if n > 0 {
-			c.idle.reads++
 			if c.deliverable() {
 				c.deliver((*c.buf)[:n:n])
 			}
@@ -73,7 +72,7 @@ func (c *Conn) readLoop() (parked bool) {
 		if err == nil {
 			continue
 		}
-		if c.idle.armed && errors.Is(err, os.ErrDeadlineExceeded) {
+		if c.idle.parkable && errors.Is(err, os.ErrDeadlineExceeded) {
 			// Once parked, another goroutine may own the connection:
 			// nothing here may touch it again.
 			switch c.quiet() {
@@ -95,16 +94,9 @@ func (c *Conn) readLoop() (parked bool) {
 // idle deadline. It reports false when the connection has ended.
 func (c *Conn) prepareRead() bool {
 	if !c.unusual.Load() && !c.ending.Load() && c.idleTimeout() == 0 {
-		// Nothing to answer or wait for, and no deadline to set: the
+		// Nothing to answer or wait for, and no deadline to set (the
 		// deadline must be set under mu, so that it cannot overwrite the
-		// one drain uses to wake this goroutine.
-		if c.idle.parkable && !c.idle.armed {
-			c.mu.Lock()
-			if !c.unusual.Load() && !c.ending.Load() {
-				c.armLocked(time.Now())
-			}
-			c.mu.Unlock()
-		}
+		// one drain or the sweeper uses to wake this goroutine).
 		return true
 	}
 	for {
@@ -120,7 +112,7 @@ func (c *Conn) prepareRead() bool {
 			c.drainReq = false
 			c.noteLocked()
 			c.raw.SetReadDeadline(time.Time{})
-			c.idle.armed = false
+			c.parkReq = false
 			c.mu.Unlock()
 			c.putBuf() // answerDrain may wait for a Write in flight
 			c.answerDrain()
@@ -136,23 +128,11 @@ func (c *Conn) prepareRead() bool {
 			}
 			continue
 		}
-		now := time.Time{}
 		if d := c.idleTimeout(); d > 0 {
-			now = time.Now()
-			c.idle.at = now.Add(d)
-		}
-		switch {
-		case c.idle.parkable && !c.unusual.Load():
-			if now.IsZero() {
-				if c.idle.armed {
-					break
-				}
-				now = time.Now()
+			c.idle.at = time.Now().Add(d)
+			if !c.parkReq {
+				c.raw.SetReadDeadline(c.idle.at)
 			}
-			c.armLocked(now)
-		case !now.IsZero():
-			c.idle.armed = false
-			c.raw.SetReadDeadline(c.idle.at)
 		}
 		c.mu.Unlock()
 		return true
