@@ -41,13 +41,6 @@ func listenerFD(tb testing.TB, network, address string) (fd int, family int, add
 	return int(f.Fd()), family, addr
 }
 
-type countingFactory struct {
-	*echoFactory
-	starts, stops chan struct{}
-}
-
-func (f *countingFactory) StartFactory() { f.starts <- struct{}{} }
-func (f *countingFactory) StopFactory()  { f.stops <- struct{}{} }
 
 func TestAdoptStreamPortServesLikeAFreshPort(t *testing.T) {
 	nets := []struct{ network, address string }{

@@ -131,12 +131,50 @@ type Transport interface {
 }
 
 // factoryUse counts, per factory value, the ports serving it, so that
-// StartFactory and StopFactory run once for the first and the last. The
-// lock is held during those calls to keep them in order; they must not
-// themselves open or close ports serving a factory.
+// StartFactory and StopFactory run once for the first and the last. Each
+// factory has a lock of its own, held during those calls so that they
+// alternate; the table's lock is held only to find it, so that a slow
+// StartFactory delays no other factory's ports.
 var factoryUse struct {
 	sync.Mutex
-	n map[any]int
+	m map[any]*factoryCount // guarded by the Mutex
+}
+
+type factoryCount struct {
+	refs int        // guarded by factoryUse: callers holding this entry
+	mu   sync.Mutex // held during StartFactory and StopFactory
+	n    int        // guarded by mu: ports serving the factory
+}
+
+// unusedLocked reports whether nothing refers to the entry any more; called with
+// factoryUse locked. With no reference left, nobody is in or about to
+// enter fn, so n can be read without mu.
+func (fc *factoryCount) unusedLocked() bool { return fc.refs == 0 && fc.n == 0 }
+
+// countFactory runs fn with f's entry locked; it makes the entry when
+// needed and drops it once nothing uses it.
+func countFactory(key any, fn func(fc *factoryCount)) {
+	factoryUse.Lock()
+	fc := factoryUse.m[key]
+	if fc == nil {
+		if factoryUse.m == nil {
+			factoryUse.m = make(map[any]*factoryCount)
+		}
+		fc = new(factoryCount)
+		factoryUse.m[key] = fc
+	}
+	fc.refs++
+	factoryUse.Unlock()
+
+	fc.mu.Lock()
+	fn(fc)
+	fc.mu.Unlock()
+
+	factoryUse.Lock()
+	if fc.refs--; fc.unusedLocked() {
+		delete(factoryUse.m, key)
+	}
+	factoryUse.Unlock()
 }
 
 // startFactory counts a port that starts serving f and calls StartFactory
@@ -148,53 +186,36 @@ func startFactory(f Factory) bool {
 	if !hasStart && !hasStop {
 		return false
 	}
-	factoryUse.Lock()
-	defer factoryUse.Unlock()
-	key, ok := factoryKey(f)
-	if ok {
-		if factoryUse.n == nil {
-			factoryUse.n = make(map[any]int)
+	if !reflect.ValueOf(f).Comparable() {
+		// Not a valid map key (a struct holding a slice, say): counted
+		// per port instead.
+		if hasStart {
+			s.StartFactory()
 		}
-		factoryUse.n[key]++
-		if factoryUse.n[key] > 1 {
-			return true
+		return true
+	}
+	countFactory(f, func(fc *factoryCount) {
+		if fc.n++; fc.n == 1 && hasStart {
+			s.StartFactory()
 		}
-	}
-	if hasStart {
-		s.StartFactory()
-	}
+	})
 	return true
 }
 
 // stopFactory undoes startFactory and calls StopFactory for the last port.
 func stopFactory(f Factory) {
-	factoryUse.Lock()
-	defer factoryUse.Unlock()
-	if key, ok := factoryKey(f); ok {
-		factoryUse.n[key]--
-		if factoryUse.n[key] > 0 {
-			return
+	s, hasStop := f.(FactoryStopper)
+	if !reflect.ValueOf(f).Comparable() {
+		if hasStop {
+			s.StopFactory()
 		}
-		delete(factoryUse.n, key)
+		return
 	}
-	if s, ok := f.(FactoryStopper); ok {
-		s.StopFactory()
-	}
-}
-
-// factoryKey returns f as a map key. A factory whose value cannot be
-// compared (a struct holding a slice, say) is counted per port instead.
-func factoryKey(f Factory) (any, bool) {
-	t := reflect.TypeOf(f)
-	if !t.Comparable() {
-		return nil, false
-	}
-	if t.Kind() == reflect.Struct || t.Kind() == reflect.Array || t.Kind() == reflect.Interface {
-		// A comparable type can still hold an incomparable interface value.
-		defer func() { recover() }()
-		_ = f == f
-	}
-	return f, true
+	countFactory(f, func(fc *factoryCount) {
+		if fc.n--; fc.n == 0 && hasStop {
+			s.StopFactory()
+		}
+	})
 }
 
 // Handler adapts the blocking style of net/http handlers: serve runs on the

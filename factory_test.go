@@ -145,3 +145,57 @@ func TestIncomparableFactoryCountedPerPort(t *testing.T) {
 		}
 	}
 }
+
+// blockingStarter's StartFactory waits until release is closed.
+type blockingStarter struct {
+	*echoFactory
+	entered, release chan struct{}
+}
+
+func (b *blockingStarter) StartFactory() {
+	close(b.entered)
+	<-b.release
+}
+
+// TestSlowStartFactoryDelaysNoOtherFactory: a StartFactory that takes its
+// time holds up only its own factory's ports.
+func TestSlowStartFactoryDelaysNoOtherFactory(t *testing.T) {
+	slow := &blockingStarter{newEchoFactory(), make(chan struct{}), make(chan struct{})}
+	opened := make(chan *Port, 1)
+	go func() {
+		p, err := Listen("tcp", "127.0.0.1:0", slow)
+		if err != nil {
+			t.Error(err)
+		}
+		opened <- p
+	}()
+	waitClosed(t, slow.entered, "the slow StartFactory to start")
+
+	other := &countingFactory{newEchoFactory(), make(chan struct{}, 1), make(chan struct{}, 1)}
+	p, err := Listen("tcp", "127.0.0.1:0", other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv(t, other.starts)
+	closed := make(chan struct{})
+	go func() {
+		p.Close()
+		close(closed)
+	}()
+	waitClosed(t, closed, "Close of another factory's port")
+	recv(t, other.stops)
+
+	close(slow.release)
+	if p := recv(t, opened); p != nil {
+		p.Close()
+	}
+}
+
+// countingFactory reports each StartFactory and StopFactory call.
+type countingFactory struct {
+	*echoFactory
+	starts, stops chan struct{}
+}
+
+func (f *countingFactory) StartFactory() { f.starts <- struct{}{} }
+func (f *countingFactory) StopFactory()  { f.stops <- struct{}{} }
