@@ -110,21 +110,28 @@ func (r *MemoryReactor) register(key string, ln *MemoryListener) {
 // recorded, by this method or any other.
 func (r *MemoryReactor) Listen(network, address string, f Factory) (*Port, error) {
 	ln := NewMemoryListener()
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	key := network + " " + address
 	// Port 0 asks for a fresh port each time, as with real sockets; Dial
 	// with that address reaches the latest.
 	_, port, _ := net.SplitHostPort(address)
+	r.mu.Lock()
 	if old, ok := r.byAddr[key]; ok && port != "0" && !isClosed(old.done) {
+		r.mu.Unlock()
 		ln.Close()
 		return nil, &net.OpError{Op: "listen", Net: network, Err: syscall.EADDRINUSE}
 	}
+	// The address is taken before serving, and the lock let go, so that a
+	// StartFactory may call the reactor.
+	r.register(key, ln)
+	r.mu.Unlock()
 	p, err := r.Config.Serve(ln, f)
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if err != nil {
+		delete(r.byAddr, key)
+		delete(r.byAddr, "memory "+ln.Addr().String())
 		return nil, err
 	}
-	r.register(key, ln)
 	r.listens = append(r.listens, ListenCall{network, address, f, p})
 	return p, nil
 }
@@ -304,8 +311,13 @@ type RaisingReactor struct {
 // Listen returns r.Err.
 func (r RaisingReactor) Listen(string, string, Factory) (*Port, error) { return nil, r.Err }
 
-// Serve returns r.Err. It does not close the listener.
-func (r RaisingReactor) Serve(net.Listener, Factory) (*Port, error) { return nil, r.Err }
+// Serve closes ln, as a failing Config.Serve does, and returns r.Err.
+func (r RaisingReactor) Serve(ln net.Listener, _ Factory) (*Port, error) {
+	if ln != nil {
+		ln.Close()
+	}
+	return nil, r.Err
+}
 
 // AdoptStreamPort returns r.Err.
 func (r RaisingReactor) AdoptStreamPort(int, int, Factory) (*Port, error) { return nil, r.Err }

@@ -472,9 +472,9 @@ func TestRaisingReactor(t *testing.T) {
 		{"Serve", func(r Reactor) (any, error) {
 			ln := NewMemoryListener()
 			port, err := r.Serve(ln, f)
-			// The listener is left to the caller: this is its first Close.
-			if cerr := ln.Close(); cerr != nil {
-				t.Errorf("closing the listener after Serve: got %v; want nil", cerr)
+			// Serve owns the listener, on error too: it is closed already.
+			if cerr := ln.Close(); !errors.Is(cerr, net.ErrClosed) {
+				t.Errorf("closing the listener after Serve: got %v; want net.ErrClosed", cerr)
 			}
 			return port, err
 		}},
@@ -497,5 +497,33 @@ func TestRaisingReactor(t *testing.T) {
 	case h := <-f.built:
 		t.Fatalf("BuildProtocol was called (%v); want no call", h)
 	default:
+	}
+}
+
+// reactorStarter calls back into its reactor from StartFactory.
+type reactorStarter struct {
+	*echoFactory
+	r     *MemoryReactor
+	calls chan int
+}
+
+func (f *reactorStarter) StartFactory() { f.calls <- len(f.r.ListenCalls()) }
+
+func TestMemoryReactorStartFactoryMayCallTheReactor(t *testing.T) {
+	r := NewMemoryReactor()
+	f := &reactorStarter{newEchoFactory(), r, make(chan int, 1)}
+	done := make(chan *Port, 1)
+	go func() {
+		p, err := r.Listen("tcp", "127.0.0.1:7007", f)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- p
+	}()
+	if n := recv(t, f.calls); n != 0 {
+		t.Errorf("ListenCalls from StartFactory: %d calls; want 0 (the call is recorded once it succeeded)", n)
+	}
+	if p := recv(t, done); p != nil {
+		p.Close()
 	}
 }
