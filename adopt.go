@@ -30,7 +30,7 @@ func (c *Config) AdoptStreamPort(fd, family int, f Factory) (*Port, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.serve(ln, f, "")
+	return c.serve(ln, f, nil)
 }
 
 // AdoptStreamConnection serves one connected stream socket, such as the

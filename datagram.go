@@ -65,7 +65,7 @@ type DatagramPort struct {
 	proto  DatagramProtocol
 	addr   net.Addr // pc.LocalAddr(), kept so that Addr answers after Close
 	remote net.Addr // the peer of a connected socket; nil otherwise
-	file   *datagramSocketFile
+	file   *socketFile
 
 	max       int    // MaxPacketSize
 	buf       []byte // read buffer, reused for every datagram; loop goroutine only
@@ -104,7 +104,7 @@ func checkDatagramArgs(p DatagramProtocol, maxPacketSize int) error {
 
 // serveDatagram is servePacket that also removes file, when not nil, on
 // error and when the port stops.
-func (c *Config) serveDatagram(pc net.PacketConn, p DatagramProtocol, maxPacketSize int, file *datagramSocketFile) (*DatagramPort, error) {
+func (c *Config) serveDatagram(pc net.PacketConn, p DatagramProtocol, maxPacketSize int, file *socketFile) (*DatagramPort, error) {
 	if pc == nil {
 		return nil, errors.New("netport: nil PacketConn")
 	}

@@ -3,7 +3,6 @@ package netport
 import (
 	"context"
 	"net"
-	"os"
 )
 
 // ListenPacket is [Config.ListenPacket] with a zero Config.
@@ -46,9 +45,9 @@ func (c *Config) ListenPacket(network, address string, p DatagramProtocol, maxPa
 		return nil, err
 	}
 	laddr := pc.LocalAddr()
-	var file *datagramSocketFile
+	var file *socketFile
 	if unixgram {
-		if file, err = c.prepareDatagramSocketFile(address); err != nil {
+		if file, err = boundSocketFile(address, c.unixMode()); err != nil {
 			pc.Close()
 			return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: err}
 		}
@@ -58,45 +57,4 @@ func (c *Config) ListenPacket(network, address string, p DatagramProtocol, maxPa
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: err}
 	}
 	return d, nil
-}
-
-// datagramSocketFile is the file of a unixgram socket that ListenPacket
-// bound, removed when the port stops unless something else has replaced
-// it since.
-type datagramSocketFile struct {
-	path string
-	info os.FileInfo
-}
-
-// prepareDatagramSocketFile applies c.UnixMode to the socket file just bound at
-// path and records its identity; it returns nil for an abstract or
-// unnamed socket, which has no file.
-func (c *Config) prepareDatagramSocketFile(path string) (*datagramSocketFile, error) {
-	if path == "" || path[0] == '@' {
-		return nil, nil
-	}
-	f := &datagramSocketFile{path: path}
-	var err error
-	if f.info, err = os.Lstat(path); err != nil {
-		return nil, err
-	}
-	if c != nil && c.UnixMode != 0 {
-		if err := os.Chmod(path, c.UnixMode); err != nil {
-			f.remove()
-			return nil, err
-		}
-	}
-	return f, nil
-}
-
-// remove removes the socket file if it is still the one bound. An error is
-// ignored, as net.UnixListener ignores its unlink's: the socket is closed
-// either way.
-func (f *datagramSocketFile) remove() {
-	if f == nil {
-		return
-	}
-	if info, err := os.Lstat(f.path); err == nil && os.SameFile(info, f.info) {
-		os.Remove(f.path)
-	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"os"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -14,9 +13,9 @@ import (
 // backlog at net.core.somaxconn.
 const maxBacklog = 1<<16 - 1
 
-// listenStream makes a fresh listening stream socket. unlink is the socket
+// listenStream makes a fresh listening stream socket. file is the socket
 // file this call created, to be removed when the port closes.
-func (c *Config) listenStream(network, address string) (ln net.Listener, unlink string, err error) {
+func (c *Config) listenStream(network, address string) (ln net.Listener, file *socketFile, err error) {
 	if network == "unix" {
 		return c.listenUnix(address)
 	}
@@ -26,7 +25,7 @@ func (c *Config) listenStream(network, address string) (ln net.Listener, unlink 
 	}
 	ln, err = lc.Listen(context.Background(), network, address)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	if b := c.backlog(); b != maxBacklog {
 		// net.Listen always asks for the maximum; listen(2) on a listening
@@ -34,10 +33,10 @@ func (c *Config) listenStream(network, address string) (ln net.Listener, unlink 
 		// kernel before the port accepts anything.
 		if err := relisten(ln.(*net.TCPListener), b); err != nil {
 			ln.Close()
-			return nil, "", &net.OpError{Op: "listen", Net: network, Addr: ln.Addr(), Err: err}
+			return nil, nil, &net.OpError{Op: "listen", Net: network, Addr: ln.Addr(), Err: err}
 		}
 	}
-	return ln, "", nil
+	return ln, nil, nil
 }
 
 func (c *Config) backlog() int {
@@ -79,10 +78,10 @@ var testHookBeforeListen func(path string)
 // listenUnix builds the socket step by step so that UnixMode is set between
 // bind(2) and listen(2): no client can connect while the file still has the
 // mode the umask gave it.
-func (c *Config) listenUnix(address string) (net.Listener, string, error) {
+func (c *Config) listenUnix(address string) (net.Listener, *socketFile, error) {
 	addr := &net.UnixAddr{Name: address, Net: "unix"}
-	fail := func(err error) (net.Listener, string, error) {
-		return nil, "", &net.OpError{Op: "listen", Net: "unix", Addr: addr, Err: err}
+	fail := func(err error) (net.Listener, *socketFile, error) {
+		return nil, nil, &net.OpError{Op: "listen", Net: "unix", Addr: addr, Err: err}
 	}
 	if address == "" {
 		return fail(os.NewSyscallError("bind", syscall.EINVAL))
@@ -91,44 +90,32 @@ func (c *Config) listenUnix(address string) (net.Listener, string, error) {
 	if err != nil {
 		return fail(os.NewSyscallError("socket", err))
 	}
-	abstract := strings.HasPrefix(address, "@")
 	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: address}); err != nil {
 		unix.Close(fd)
 		return fail(os.NewSyscallError("bind", err))
 	}
-	// From here the file is ours: remove it on every error path.
-	cleanup := func() {
+	// From here the file is ours: it is removed on every error path.
+	file, err := boundSocketFile(address, c.unixMode())
+	if err != nil {
 		unix.Close(fd)
-		if !abstract {
-			os.Remove(address)
-		}
-	}
-	if c != nil && c.UnixMode != 0 && !abstract {
-		if err := os.Chmod(address, c.UnixMode); err != nil {
-			cleanup()
-			return fail(err)
-		}
+		return fail(err)
 	}
 	if testHookBeforeListen != nil {
 		testHookBeforeListen(address)
 	}
 	if err := unix.Listen(fd, c.backlog()); err != nil {
-		cleanup()
+		unix.Close(fd)
+		file.remove()
 		return fail(os.NewSyscallError("listen", err))
 	}
 	f := os.NewFile(uintptr(fd), address)
 	ln, err := net.FileListener(f)
 	f.Close()
 	if err != nil {
-		if !abstract {
-			os.Remove(address)
-		}
+		file.remove()
 		return fail(err)
 	}
-	if abstract {
-		return ln, "", nil
-	}
-	return ln, address, nil
+	return ln, file, nil
 }
 
 // reserveFD opens a spare descriptor that the accept loop frees when the

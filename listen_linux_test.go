@@ -254,3 +254,23 @@ func TestFailedListensLeakNoDescriptor(t *testing.T) {
 		t.Fatalf("open descriptors: got %d after 100 failed Listens; want %d as before", after, before)
 	}
 }
+
+// TestCloseLeavesAReplacedSocketFile: a port removes its unix socket file
+// on Close only while it is still the file it bound.
+func TestCloseLeavesAReplacedSocketFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sock")
+	p, err := Listen("unix", path, newEchoFactory())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("someone else's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	if got, err := os.ReadFile(path); err != nil || string(got) != "someone else's" {
+		t.Fatalf("after Close: %q, %v; want the replacement left in place", got, err)
+	}
+}

@@ -10,20 +10,25 @@ import (
 
 // listenStream makes a fresh listening stream socket with net.Listen.
 // Backlog, ReusePort and UnixMode need Linux here and give ErrNotSupported.
-func (c *Config) listenStream(network, address string) (net.Listener, string, error) {
+func (c *Config) listenStream(network, address string) (net.Listener, *socketFile, error) {
 	if c != nil && (c.Backlog != 0 || c.ReusePort || c.UnixMode != 0) {
-		return nil, "", &net.OpError{Op: "listen", Net: network, Err: ErrNotSupported}
+		return nil, nil, &net.OpError{Op: "listen", Net: network, Err: ErrNotSupported}
 	}
 	ln, err := net.Listen(network, address)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	if ul, ok := ln.(*net.UnixListener); ok {
 		// The port removes the file itself, as on Linux.
 		ul.SetUnlinkOnClose(false)
-		return ln, address, nil
+		file, err := boundSocketFile(address, 0)
+		if err != nil {
+			ln.Close()
+			return nil, nil, &net.OpError{Op: "listen", Net: network, Err: err}
+		}
+		return ln, file, nil
 	}
-	return ln, "", nil
+	return ln, nil, nil
 }
 
 func reserveFD() int   { return -1 }

@@ -96,11 +96,11 @@ func (c *Config) Listen(network, address string, f Factory) (*Port, error) {
 	default:
 		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
 	}
-	ln, unlink, err := c.listenStream(network, address)
+	ln, file, err := c.listenStream(network, address)
 	if err != nil {
 		return nil, err
 	}
-	return c.serve(ln, f, unlink)
+	return c.serve(ln, f, file)
 }
 
 // Serve serves connections from ln with f until the port is closed; the
@@ -118,7 +118,7 @@ func (c *Config) Serve(ln net.Listener, f Factory) (*Port, error) {
 		ln.Close()
 		return nil, &net.OpError{Op: "serve", Net: ln.Addr().Network(), Addr: ln.Addr(), Err: errNilFactory}
 	}
-	return c.serve(ln, f, "")
+	return c.serve(ln, f, nil)
 }
 
 // Listen calls Config.Listen with a zero Config.

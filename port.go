@@ -23,7 +23,7 @@ type Port struct {
 	ln      net.Listener
 	factory Factory
 	addr    net.Addr
-	unlink  string // socket file this port created, removed on close
+	file    *socketFile // socket file this port created, removed on close
 	log     *slog.Logger
 	bufs    *bufferPool
 	counted bool // StartFactory was counted for this port
@@ -50,13 +50,13 @@ type Port struct {
 }
 
 // serve is the one loop behind every kind of Port.
-func (c *Config) serve(ln net.Listener, f Factory, unlink string) (*Port, error) {
+func (c *Config) serve(ln net.Listener, f Factory, file *socketFile) (*Port, error) {
 	p := &Port{
 		cfg:     c,
 		ln:      ln,
 		factory: f,
 		addr:    ln.Addr(),
-		unlink:  unlink,
+		file:    file,
 		log:     c.logger(),
 		bufs:    poolFor(c.readBufferSize()),
 		closed:  make(chan struct{}),
@@ -370,9 +370,7 @@ func (p *Port) forget(c *Conn) {
 // finish runs when the accept goroutine returns, for any reason.
 func (p *Port) finish() {
 	p.closeOnce.Do(p.stop)
-	if p.unlink != "" {
-		os.Remove(p.unlink)
-	}
+	p.file.remove()
 	releaseFD(p.reserve)
 	p.reserve = -1
 	if p.counted {
