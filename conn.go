@@ -374,7 +374,7 @@ func (c *Conn) LoseConnection() error {
 		// close(2) would answer the peer's data with a reset and drop
 		// what is still queued for the peer: send FIN, read until the
 		// peer's FIN.
-		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && (c.writeClosed || cw.CloseWrite() == nil) {
+		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && (c.writeClosed || sendFIN(c.nc, c.raw, cw) == nil) {
 			c.lingering = true
 			c.noteLocked()
 			c.raw.SetReadDeadline(time.Now().Add(LingerTimeout))
@@ -431,7 +431,7 @@ func (c *Conn) LoseWriteConnection() error {
 	if !ok {
 		return &net.OpError{Op: "close", Net: c.local.Network(), Source: c.local, Addr: c.remote, Err: ErrNotSupported}
 	}
-	if err := cw.CloseWrite(); err != nil {
+	if err := sendFIN(c.nc, c.raw, cw); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -490,4 +490,19 @@ func (c *Conn) drain() {
 	default:
 	}
 	c.wake()
+}
+
+// sendFIN half-closes nc. Over TLS, the close_notify alert is followed
+// by the FIN itself on the raw connection, which tls.Conn.CloseWrite does
+// not send.
+func sendFIN(nc, raw net.Conn, cw interface{ CloseWrite() error }) error {
+	if err := cw.CloseWrite(); err != nil {
+		return err
+	}
+	if nc != raw {
+		if rcw, ok := raw.(interface{ CloseWrite() error }); ok {
+			return rcw.CloseWrite()
+		}
+	}
+	return nil
 }

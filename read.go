@@ -168,7 +168,13 @@ func (c *Conn) deliverable() bool {
 	}
 	for {
 		c.mu.Lock()
-		paused, resume, lingering := c.paused, c.resume, c.lingering
+		paused, resume, lingering, drainReq := c.paused, c.resume, c.lingering, c.drainReq
+		if paused && drainReq {
+			// Shutdown must reach a paused protocol too.
+			c.drainReq = false
+			c.noteLocked()
+			c.raw.SetReadDeadline(time.Time{})
+		}
 		c.mu.Unlock()
 		if lingering || c.ending.Load() {
 			return false // LoseConnection discards what comes after it
@@ -176,9 +182,14 @@ func (c *Conn) deliverable() bool {
 		if !paused {
 			return true
 		}
+		if drainReq {
+			c.answerDrain()
+			continue
+		}
 		select {
 		case <-resume:
 		case <-c.endCh:
+		case <-c.kick:
 		}
 	}
 }

@@ -301,3 +301,40 @@ func TestShutdownLeavesNoGoroutine(t *testing.T) {
 	}
 	goleak.VerifyNone(t)
 }
+
+// drainingEcho echoes and, asked to drain, hangs up.
+type drainingEcho struct{ *hookProto }
+
+func (d drainingEcho) Drain() { d.t.LoseConnection() }
+
+// TestShutdownReachesAPausedProtocol: a connection paused with data in
+// hand still answers Shutdown's Drain, rather than holding Shutdown until
+// its context ends.
+func TestShutdownReachesAPausedProtocol(t *testing.T) {
+	built := make(chan drainingEcho, 1)
+	f := FactoryFunc(func(net.Addr) Protocol {
+		d := drainingEcho{newHookProto(nil, echoData)}
+		built <- d
+		return d
+	})
+	p, err := Listen("tcp", "127.0.0.1:0", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, p)
+	roundTrip(t, c, []byte("first"))
+	d := recv(t, built)
+	tr := recv(t, d.made)
+	tr.PauseProducing()
+	if _, err := c.Write([]byte("held while paused")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v; want nil: Drain must reach a paused protocol", err)
+	}
+	if reason := recv(t, d.lost); !errors.Is(reason, ErrConnectionDone) {
+		t.Fatalf("ConnectionLost(%v); want ErrConnectionDone", reason)
+	}
+}

@@ -2,6 +2,7 @@ package netport
 
 import (
 	"crypto/tls"
+	"io"
 	"errors"
 	"net"
 	"testing"
@@ -80,5 +81,32 @@ func TestTLSIdleTimeoutBoundsHandshake(t *testing.T) {
 	}
 	if len(f.built) != 0 {
 		t.Fatalf("BuildProtocol called for a client that never finished its handshake")
+	}
+}
+
+// TestTLSLoseWriteConnectionSendsFIN: over TLS a half-close sends the
+// close_notify alert and then the TCP FIN, as LoseWriteConnection promises.
+func TestTLSLoseWriteConnectionSendsFIN(t *testing.T) {
+	serverCfg, clientCfg := testTLS(t)
+	f := newHookFactory(func(tr Transport) {
+		tr.Write([]byte("bye"))
+		if err := tr.LoseWriteConnection(); err != nil {
+			t.Errorf("LoseWriteConnection: %v", err)
+		}
+	}, nil)
+	p := listen(t, &Config{TLS: serverCfg}, "tcp", "127.0.0.1:0", f)
+	raw, err := net.DialTimeout("tcp", p.Addr().String(), testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(testTimeout))
+	c := tls.Client(raw, clientCfg)
+	if got, err := io.ReadAll(c); string(got) != "bye" || err != nil {
+		t.Fatalf("TLS read: %q, %v; want bye, then close_notify", got, err)
+	}
+	// After close_notify, the socket itself must see the FIN.
+	if n, err := raw.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("raw read after close_notify: %d, %v; want 0, EOF (a FIN)", n, err)
 	}
 }
