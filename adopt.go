@@ -41,7 +41,9 @@ func (c *Config) AdoptStreamPort(fd, family int, f Factory) (*Port, error) {
 // connection on a goroutine of its own; wait for Conn.Done to know it
 // ended. A nil protocol closes the duplicate and returns ErrNoProtocol.
 // StartFactory and StopFactory are never called for it, and no Port
-// tracks it: Port.Shutdown does not reach it.
+// tracks it: Port.Shutdown does not reach it. Config.TLS does not apply:
+// a handed-over connection is served as it is, since whoever accepted it
+// may already have spoken on it.
 func (c *Config) AdoptStreamConnection(fd, family int, f Factory) (*Conn, error) {
 	if f == nil {
 		return nil, &net.OpError{Op: "adopt", Err: errNilFactory}

@@ -94,7 +94,7 @@ func (c *Config) servePacket(pc net.PacketConn, p DatagramProtocol, maxPacketSiz
 
 func checkDatagramArgs(p DatagramProtocol, maxPacketSize int) error {
 	if p == nil {
-		return fmt.Errorf("%w: nil DatagramProtocol", ErrNoProtocol)
+		return errNilProtocol
 	}
 	if maxPacketSize < 0 {
 		return fmt.Errorf("netport: negative maxPacketSize %d", maxPacketSize)

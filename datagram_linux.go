@@ -2,7 +2,6 @@ package netport
 
 import (
 	"net"
-	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -40,19 +39,4 @@ func datagramReadMsg(pc net.PacketConn, buf []byte) (n int, from net.Addr, trunc
 		return 0, nil, false, &net.OpError{Op: "read", Net: "datagram", Err: syscall.EINVAL}
 	}
 	return n, from, flags&unix.MSG_TRUNC != 0, err
-}
-
-// datagramReusePort is a net.ListenConfig.Control function that sets
-// SO_REUSEPORT before the socket binds.
-func datagramReusePort(network, address string, rc syscall.RawConn) error {
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-	}); err != nil {
-		return err
-	}
-	if serr != nil {
-		return os.NewSyscallError("setsockopt", serr)
-	}
-	return nil
 }

@@ -38,7 +38,7 @@ func (c *Config) ListenPacket(network, address string, p DatagramProtocol, maxPa
 	}
 	var lc net.ListenConfig
 	if c != nil && c.ReusePort && !unixgram {
-		lc.Control = datagramReusePort
+		lc.Control = setReusePort
 	}
 	pc, err := lc.ListenPacket(context.Background(), network, address)
 	if err != nil {

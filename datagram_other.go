@@ -16,7 +16,7 @@ func datagramReadMsg(pc net.PacketConn, buf []byte) (int, net.Addr, bool, error)
 	return 0, nil, false, &net.OpError{Op: "read", Net: "datagram", Err: ErrNotSupported}
 }
 
-// datagramReusePort refuses Config.ReusePort outside Linux.
-func datagramReusePort(network, address string, rc syscall.RawConn) error {
+// setReusePort refuses Config.ReusePort outside Linux.
+func setReusePort(network, address string, rc syscall.RawConn) error {
 	return ErrNotSupported
 }

@@ -218,7 +218,8 @@ func stopFactory(f Factory) {
 	})
 }
 
-// Handler adapts the blocking style of net/http handlers: serve runs on the
+// Handler adapts the blocking style of net/http handlers (IdleTimeout and
+// WriteTimeout are then serve's to set, as deadlines): serve runs on the
 // connection's own goroutine with the accepted connection (after the TLS
 // handshake, when there is one) and may read and write it as it likes. The
 // connection is closed when serve returns. On Port.Shutdown the

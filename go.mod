@@ -2,10 +2,8 @@ module github.com/netport/netport
 
 go 1.26.8
 
-require go.uber.org/goleak v1.3.0
-
 require (
-	github.com/google/go-cmp v0.7.0 // indirect
-	golang.org/x/net v0.62.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
+	go.uber.org/goleak v1.3.0
+	golang.org/x/net v0.62.0
+	golang.org/x/sys v0.49.0
 )

@@ -47,11 +47,13 @@ type Config struct {
 	MaxConns int
 
 	// IdleTimeout closes a connection that reads nothing for this long
-	// (it also bounds a TLS handshake); 0 means no limit.
+	// (it also bounds a TLS handshake); 0 means no limit. A Handler
+	// reads the connection itself and sets its own deadlines.
 	IdleTimeout time.Duration
 
 	// WriteTimeout fails and closes a connection whose Write cannot finish
-	// within this long; 0 means no limit.
+	// within this long; 0 means no limit. As IdleTimeout, it does not
+	// apply to a Handler, which writes the connection itself.
 	WriteTimeout time.Duration
 
 	// ReadBufferSize is the most a connection reads at once; 0 means

@@ -62,10 +62,14 @@ func (c *Config) serve(ln net.Listener, f Factory, file *socketFile) (*Port, err
 		closed:  make(chan struct{}),
 		done:    make(chan struct{}),
 		conns:   make(map[*Conn]struct{}),
-		reserve: reserveFD(),
+		reserve: -1,
 	}
 	if c != nil && c.MaxConns > 0 {
 		p.slots = make(chan struct{}, c.MaxConns)
+	}
+	if _, ok := ln.(syscall.Conn); ok {
+		// Only a listener with a descriptor can run out of them.
+		p.reserve = reserveFD()
 	}
 	p.epoch.Store(1) // 0 in a connection's blockedAt means "not waiting"
 	p.counted = startFactory(f)
@@ -146,6 +150,12 @@ func (p *Port) stop() {
 // waits until every ConnectionLost has returned. When ctx ends first, the
 // connections still open are aborted and Shutdown returns ctx.Err() once
 // their goroutines have finished. Afterwards no goroutine of the port runs.
+//
+// Shutdown waits for every connection, so a protocol callback (or a
+// Handler) must not call it on its own goroutine: it would wait for
+// itself. From a callback, start it on a goroutine of its own
+// (go p.Shutdown(ctx)), or call Close, which does not wait for
+// connections.
 func (p *Port) Shutdown(ctx context.Context) error {
 	p.Close()
 	p.mu.Lock()
@@ -439,6 +449,8 @@ func nextDelay(d time.Duration) time.Duration {
 
 // isTemporary reports whether an accept error is worth retrying.
 func isTemporary(err error) bool {
+	// ECONNABORTED, EINTR and EAGAIN never come from net's own listeners,
+	// which retry them, but may from a listener of the caller's making.
 	for _, e := range []error{syscall.ENOBUFS, syscall.ENOMEM, syscall.EPERM,
 		syscall.ECONNABORTED, syscall.EINTR, syscall.EAGAIN, os.ErrDeadlineExceeded} {
 		if errors.Is(err, e) {

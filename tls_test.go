@@ -2,8 +2,8 @@ package netport
 
 import (
 	"crypto/tls"
-	"io"
 	"errors"
+	"io"
 	"net"
 	"testing"
 	"time"

@@ -114,7 +114,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	s := &server{
 		out:     stdout,
 		cfg:     &netport.Config{Logger: logger},
-		factory: netport.FactoryFunc(func(net.Addr) netport.Protocol { return &echo{} }),
+		factory: netport.FactoryFunc(func(net.Addr) netport.Protocol { return &echo{log: logger} }),
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -200,13 +200,16 @@ func (s *server) servingPacket(d *netport.DatagramPort) {
 }
 
 // echo writes back every byte it receives.
-type echo struct{ t netport.Transport }
+type echo struct {
+	t   netport.Transport
+	log *slog.Logger
+}
 
 func (e *echo) ConnectionMade(t netport.Transport) { e.t = t }
 func (e *echo) DataReceived(b []byte)              { e.t.Write(b) }
 func (e *echo) ConnectionLost(reason error) {
 	if !errors.Is(reason, netport.ErrConnectionDone) {
-		slog.Debug("connection lost", "err", reason)
+		e.log.Info("connection lost", "remote", e.t.RemoteAddr().String(), "err", reason)
 	}
 }
 
