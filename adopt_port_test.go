@@ -41,7 +41,6 @@ func listenerFD(tb testing.TB, network, address string) (fd int, family int, add
 	return int(f.Fd()), family, addr
 }
 
-
 func TestAdoptStreamPortServesLikeAFreshPort(t *testing.T) {
 	nets := []struct{ network, address string }{
 		{"tcp4", "127.0.0.1:0"},
