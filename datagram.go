@@ -354,9 +354,21 @@ func (d *DatagramPort) WriteTo(b []byte, addr net.Addr) (int, error) {
 	return d.pc.WriteTo(b, addr)
 }
 
-// datagramSameAddr compares addresses by their text, which net makes canonical
-// (an IPv4 address prints the same in its 4- and 16-byte forms).
+// datagramSameAddr compares two addresses. UDP and unix addresses are
+// compared field by field, without the allocations of formatting them
+// (an IPv4 address in its 4- and 16-byte forms is the same); any other
+// kind by its text, which net makes canonical.
 func datagramSameAddr(a, b net.Addr) bool {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		if b, ok := b.(*net.UDPAddr); ok {
+			return a.Port == b.Port && a.IP.Equal(b.IP) && a.Zone == b.Zone
+		}
+	case *net.UnixAddr:
+		if b, ok := b.(*net.UnixAddr); ok {
+			return a.Name == b.Name
+		}
+	}
 	return a.Network() == b.Network() && a.String() == b.String()
 }
 
