@@ -368,18 +368,22 @@ func (c *Conn) LoseConnection() error {
 	// A parked connection has no goroutine to linger or to call
 	// ConnectionLost: give it one once the decision below is made.
 	defer c.wake()
+	// close(2) would answer the peer's data with a reset and drop what
+	// is still queued for the peer: then send FIN and read until the
+	// peer's FIN instead. The decision is made under mu; the FIN, which
+	// over TLS writes an alert and may block, is sent after it.
+	cw, canFIN := c.nc.(interface{ CloseWrite() error })
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.readClosed && (unreadData(c.raw) || unsentData(c.raw)) {
-		// close(2) would answer the peer's data with a reset and drop
-		// what is still queued for the peer: send FIN, read until the
-		// peer's FIN.
-		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && (c.writeClosed || sendFIN(c.nc, c.raw, cw) == nil) {
-			c.lingering = true
-			c.noteLocked()
-			c.raw.SetReadDeadline(time.Now().Add(LingerTimeout))
-			return nil
-		}
+	linger := canFIN && !c.readClosed && (unreadData(c.raw) || unsentData(c.raw))
+	if linger {
+		c.lingering = true
+		c.noteLocked()
+		c.raw.SetReadDeadline(time.Now().Add(LingerTimeout))
+	}
+	writeClosed := c.writeClosed
+	c.mu.Unlock()
+	if linger && (writeClosed || sendFIN(c.nc, c.raw, cw) == nil) {
+		return nil
 	}
 	return c.nc.Close()
 }
