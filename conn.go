@@ -260,6 +260,11 @@ func (c *Conn) noteLocked() {
 func (c *Conn) setEnd(reason error) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.setEndLocked(reason)
+}
+
+// setEndLocked is setEnd with mu held.
+func (c *Conn) setEndLocked(reason error) bool {
 	if c.ending.Load() {
 		return false
 	}
@@ -362,18 +367,20 @@ func (c *Conn) LoseConnection() error {
 	c.mu.Unlock()
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if !c.setEnd(done(nil)) {
+	// close(2) would answer the peer's data with a reset and drop what
+	// is still queued for the peer: then send FIN and read until the
+	// peer's FIN instead. The end and that decision are made together
+	// under mu, so that the read loop sees both or neither; the FIN,
+	// which over TLS writes an alert and may block, is sent after.
+	cw, canFIN := c.nc.(interface{ CloseWrite() error })
+	c.mu.Lock()
+	if !c.setEndLocked(done(nil)) {
+		c.mu.Unlock()
 		return nil
 	}
 	// A parked connection has no goroutine to linger or to call
 	// ConnectionLost: give it one once the decision below is made.
 	defer c.wake()
-	// close(2) would answer the peer's data with a reset and drop what
-	// is still queued for the peer: then send FIN and read until the
-	// peer's FIN instead. The decision is made under mu; the FIN, which
-	// over TLS writes an alert and may block, is sent after it.
-	cw, canFIN := c.nc.(interface{ CloseWrite() error })
-	c.mu.Lock()
 	linger := canFIN && !c.readClosed && (unreadData(c.raw) || unsentData(c.raw))
 	if linger {
 		c.lingering = true
