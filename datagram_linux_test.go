@@ -35,7 +35,7 @@ func TestDatagramConnectionRefused(t *testing.T) {
 		if _, err := d.WriteTo([]byte("anyone?"), to); err != nil {
 			t.Fatalf("WriteTo(%v) on a connected port: %v", to, err)
 		}
-		dgWait(t, r.refused, "ConnectionRefused")
+		waitClosed(t, r.refused, "ConnectionRefused")
 	}
 	select {
 	case <-d.Done():

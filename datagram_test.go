@@ -96,23 +96,7 @@ func (r *dgRecorder) StopProtocol() {
 // recv returns the next datagram the recorder got.
 func (r *dgRecorder) recv(tb testing.TB) dgMessage {
 	tb.Helper()
-	select {
-	case dg := <-r.got:
-		return dg
-	case <-time.After(datagramWait):
-		tb.Fatalf("no datagram within %v", datagramWait)
-		return dgMessage{}
-	}
-}
-
-// dgWait fails tb unless ch delivers within datagramWait.
-func dgWait[T any](tb testing.TB, ch <-chan T, what string) {
-	tb.Helper()
-	select {
-	case <-ch:
-	case <-time.After(datagramWait):
-		tb.Fatalf("%s did not happen within %v", what, datagramWait)
-	}
+	return recvWithin(tb, r.got, datagramWait, "a datagram")
 }
 
 // datagramNetwork describes one network the tests run over.
@@ -355,8 +339,8 @@ func TestDatagramClose(t *testing.T) {
 		if err := d.Close(); err != nil {
 			t.Errorf("second Close: %v; want nil", err)
 		}
-		dgWait(t, d.Done(), "Done")
-		dgWait(t, r.stopped, "StopProtocol")
+		waitClosed(t, d.Done(), "Done")
+		waitClosed(t, r.stopped, "StopProtocol")
 		if d.Addr() != addr {
 			t.Errorf("Addr() after Close = %v; want %v", d.Addr(), addr)
 		}
@@ -372,8 +356,8 @@ func TestDatagramClose(t *testing.T) {
 		r.closeOn = "close"
 		d := dgListen(t, nil, "udp", "127.0.0.1:0", r, 0)
 		dgSend(t, dgClient(t, d.Addr()), d.Addr(), []byte("close"))
-		dgWait(t, d.Done(), "Done")
-		dgWait(t, r.stopped, "StopProtocol")
+		waitClosed(t, d.Done(), "Done")
+		waitClosed(t, r.stopped, "StopProtocol")
 	})
 }
 
@@ -444,8 +428,8 @@ func TestDatagramReadError(t *testing.T) {
 	}
 	t.Cleanup(func() { d.Close() })
 	dgSend(t, dgClient(t, d.Addr()), d.Addr(), []byte("fail"))
-	dgWait(t, d.Done(), "Done after a read error")
-	dgWait(t, r.stopped, "StopProtocol")
+	waitClosed(t, d.Done(), "Done after a read error")
+	waitClosed(t, r.stopped, "StopProtocol")
 	if out := logs.String(); !strings.Contains(out, errDgInjected.Error()) {
 		t.Errorf("log %q does not name the error %q", out, errDgInjected)
 	}

@@ -2,6 +2,7 @@ package netport
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -60,13 +61,24 @@ func (f *echoFactory) BuildProtocol(net.Addr) Protocol {
 // recv waits for a value from ch, failing the test after testTimeout.
 func recv[T any](tb testing.TB, ch <-chan T) T {
 	tb.Helper()
+	return recvWithin(tb, ch, testTimeout, fmt.Sprintf("a value on %T", ch))
+}
+
+// recvWithin waits for a value from ch for at most limit, failing the test
+// with what otherwise. Inside a synctest bubble limit is fake time, so it
+// may be long.
+func recvWithin[T any](tb testing.TB, ch <-chan T, limit time.Duration, what string) T {
+	tb.Helper()
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
 	select {
 	case v := <-ch:
 		return v
-	case <-time.After(testTimeout):
-		tb.Fatalf("timed out after %v waiting on %T", testTimeout, ch)
-		panic("unreachable")
+	case <-timer.C:
+		tb.Fatalf("%s: nothing after %v", what, limit)
 	}
+	var zero T
+	return zero
 }
 
 // waitClosed waits for ch to close, failing the test after testTimeout.

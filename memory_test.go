@@ -36,26 +36,11 @@ func memoryPair(t testing.TB) (l *MemoryListener, client, server net.Conn) {
 	if err != nil {
 		t.Fatalf("Dial: got %v; want nil", err)
 	}
-	server = recvWithin(t, accepted, "Accept")
+	server = recvWithin(t, accepted, waitLimit, "Accept")
 	if server == nil {
 		t.Fatal("Accept: got no connection after a successful Dial")
 	}
 	return l, client, server
-}
-
-// recvWithin returns the next value from ch, failing the test after waitLimit.
-func recvWithin[T any](t testing.TB, ch <-chan T, what string) T {
-	t.Helper()
-	timer := time.NewTimer(waitLimit)
-	defer timer.Stop()
-	select {
-	case v := <-ch:
-		return v
-	case <-timer.C:
-		t.Fatalf("%s: still blocked after %v", what, waitLimit)
-	}
-	var zero T
-	return zero
 }
 
 // async runs f on a goroutine and returns a channel that receives its error.
@@ -142,7 +127,7 @@ func TestMemoryConnFullBufferBlocksWriter(t *testing.T) {
 		if _, err := io.ReadFull(server, got); err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("ReadFull: got %v; want the %d bytes written", err, len(want))
 		}
-		if err := recvWithin(t, wrote, "Write"); err != nil {
+		if err := recvWithin(t, wrote, waitLimit, "Write"); err != nil {
 			t.Fatalf("Write: got %v; want nil", err)
 		}
 	})
@@ -208,7 +193,7 @@ func TestMemoryConnClosed(t *testing.T) {
 		if err := client.Close(); err != nil {
 			t.Fatalf("Close: got %v; want nil", err)
 		}
-		wantErr(t, "pending Read", recvWithin(t, reading, "Read"), net.ErrClosed)
+		wantErr(t, "pending Read", recvWithin(t, reading, waitLimit, "Read"), net.ErrClosed)
 		_, err := client.Read(make([]byte, 1))
 		wantErr(t, "Read", err, net.ErrClosed)
 		_, err = client.Write([]byte("x"))
@@ -257,7 +242,7 @@ func TestMemoryConnDeadlines(t *testing.T) {
 					synctest.Wait()
 					notYet(t, done, "op")
 					tc.set(client, time.Now().Add(-time.Second))
-					wantErr(t, "pending op", recvWithin(t, done, "op"), os.ErrDeadlineExceeded)
+					wantErr(t, "pending op", recvWithin(t, done, waitLimit, "op"), os.ErrDeadlineExceeded)
 				})
 			})
 			t.Run("past then cleared", func(t *testing.T) {
@@ -336,8 +321,8 @@ func TestMemoryListenerClose(t *testing.T) {
 		if err := other.Close(); err != nil {
 			t.Fatalf("Close: got %v; want nil", err)
 		}
-		wantErr(t, "pending Accept", recvWithin(t, accepting, "Accept"), net.ErrClosed)
-		wantErr(t, "pending Dial", recvWithin(t, dialing, "Dial"), syscall.ECONNREFUSED)
+		wantErr(t, "pending Accept", recvWithin(t, accepting, waitLimit, "Accept"), net.ErrClosed)
+		wantErr(t, "pending Dial", recvWithin(t, dialing, waitLimit, "Dial"), syscall.ECONNREFUSED)
 		_, err := l.Accept()
 		wantErr(t, "Accept", err, net.ErrClosed)
 		_, err = l.Dial()
@@ -358,7 +343,7 @@ func TestMemoryListenerStopAccepting(t *testing.T) {
 		if err := l.stopAccepting(); err != nil {
 			t.Fatalf("stopAccepting: got %v; want nil", err)
 		}
-		wantErr(t, "pending Accept", recvWithin(t, accepting, "Accept"), net.ErrClosed)
+		wantErr(t, "pending Accept", recvWithin(t, accepting, waitLimit, "Accept"), net.ErrClosed)
 		_, err := l.Dial()
 		wantErr(t, "Dial", err, syscall.ECONNREFUSED)
 
@@ -404,7 +389,7 @@ func TestMemoryConnNettest(t *testing.T) {
 			l.Close()
 			return nil, nil, nil, err
 		}
-		c2 = recvWithin(t, accepted, "Accept")
+		c2 = recvWithin(t, accepted, waitLimit, "Accept")
 		return c1, c2, func() { c1.Close(); c2.Close(); l.Close() }, nil
 	})
 }
@@ -484,7 +469,7 @@ func TestMemoryPacketPipe(t *testing.T) {
 			synctest.Wait()
 			notYet(t, wrote, "WriteTo on a full queue")
 			readFrom(t, b, 1)
-			if err := recvWithin(t, wrote, "WriteTo"); err != nil {
+			if err := recvWithin(t, wrote, waitLimit, "WriteTo"); err != nil {
 				t.Fatalf("WriteTo: got %v; want nil", err)
 			}
 		})
@@ -499,7 +484,7 @@ func TestMemoryPacketPipe(t *testing.T) {
 			if err := a.Close(); err != nil {
 				t.Fatalf("Close: got %v; want nil", err)
 			}
-			wantErr(t, "pending ReadFrom", recvWithin(t, reading, "ReadFrom"), net.ErrClosed)
+			wantErr(t, "pending ReadFrom", recvWithin(t, reading, waitLimit, "ReadFrom"), net.ErrClosed)
 			_, _, err := a.ReadFrom(make([]byte, 1))
 			wantErr(t, "ReadFrom", err, net.ErrClosed)
 			_, err = a.WriteTo([]byte("x"), b.LocalAddr())

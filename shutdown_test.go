@@ -32,6 +32,26 @@ func (d drainProto) Drain() {
 	}()
 }
 
+// drainServed listens with a factory of drainProtos (release as given),
+// dials, round-trips once, and returns the port, the client and the
+// server's protocol.
+func drainServed(tb testing.TB, network, address string, release chan struct{}) (*Port, net.Conn, drainProto) {
+	tb.Helper()
+	built := make(chan drainProto, 1)
+	f := FactoryFunc(func(net.Addr) Protocol {
+		d := drainProto{newHookProto(nil, echoData), make(chan struct{}), release}
+		built <- d
+		return d
+	})
+	p, err := Listen(network, address, f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := dial(tb, p)
+	roundTrip(tb, c, []byte("hi"))
+	return p, c, recv(tb, built)
+}
+
 // shutdownAsync runs p.Shutdown(ctx) and reports its result.
 func shutdownAsync(ctx context.Context, p *Port) <-chan error {
 	errc := make(chan error, 1)
@@ -68,19 +88,7 @@ func TestShutdownDrain(t *testing.T) {
 			release := make(chan struct{})
 			var once sync.Once
 			t.Cleanup(func() { once.Do(func() { close(release) }) })
-			built := make(chan drainProto, 1)
-			f := FactoryFunc(func(net.Addr) Protocol {
-				d := drainProto{newHookProto(nil, echoData), make(chan struct{}), release}
-				built <- d
-				return d
-			})
-			p, err := Listen(tt.network, tt.address, f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := dial(t, p)
-			roundTrip(t, c, []byte("hi"))
-			d := recv(t, built)
+			p, c, d := drainServed(t, tt.network, tt.address, release)
 
 			ctx, cancel := contextWithTimeout(testTimeout)
 			defer cancel()
@@ -154,19 +162,7 @@ func TestShutdownLosesConnectionsWithoutDrain(t *testing.T) {
 func TestShutdownContextEnds(t *testing.T) {
 	for _, tt := range streamNetworks(t) {
 		t.Run(tt.network, func(t *testing.T) {
-			built := make(chan drainProto, 1)
-			f := FactoryFunc(func(net.Addr) Protocol {
-				d := drainProto{newHookProto(nil, echoData), make(chan struct{}), nil}
-				built <- d
-				return d
-			})
-			p, err := Listen(tt.network, tt.address, f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := dial(t, p)
-			roundTrip(t, c, []byte("hi"))
-			d := recv(t, built)
+			p, c, d := drainServed(t, tt.network, tt.address, nil)
 
 			ctx, cancel := context.WithTimeout(context.Background(), quietPeriod)
 			defer cancel()
@@ -181,7 +177,7 @@ func TestShutdownContextEnds(t *testing.T) {
 			if !errors.Is(reason, ErrConnectionLost) || !errors.Is(reason, context.DeadlineExceeded) {
 				t.Fatalf("ConnectionLost(%v); want ErrConnectionLost wrapping context.DeadlineExceeded", reason)
 			}
-			_, err = c.Read(make([]byte, 1))
+			_, err := c.Read(make([]byte, 1))
 			var ne net.Error
 			if err == nil || errors.As(err, &ne) && ne.Timeout() {
 				t.Fatalf("client read: got %v; want EOF or a reset", err)
@@ -302,37 +298,25 @@ func TestShutdownLeavesNoGoroutine(t *testing.T) {
 	goleak.VerifyNone(t)
 }
 
-// drainingEcho echoes and, asked to drain, hangs up.
-type drainingEcho struct{ *hookProto }
-
-func (d drainingEcho) Drain() { d.t.LoseConnection() }
-
 // TestShutdownReachesAPausedProtocol: a connection paused with data in
 // hand still answers Shutdown's Drain, rather than holding Shutdown until
 // its context ends.
 func TestShutdownReachesAPausedProtocol(t *testing.T) {
-	built := make(chan drainingEcho, 1)
-	f := FactoryFunc(func(net.Addr) Protocol {
-		d := drainingEcho{newHookProto(nil, echoData)}
-		built <- d
-		return d
-	})
-	p, err := Listen("tcp", "127.0.0.1:0", f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := dial(t, p)
-	roundTrip(t, c, []byte("first"))
-	d := recv(t, built)
-	tr := recv(t, d.made)
-	tr.PauseProducing()
+	released := make(chan struct{})
+	close(released)
+	p, c, d := drainServed(t, "tcp", "127.0.0.1:0", released)
+	recv(t, d.made).PauseProducing()
 	if _, err := c.Write([]byte("held while paused")); err != nil {
 		t.Fatal(err)
 	}
+	read := untilEOF(c)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	if err := p.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v; want nil: Drain must reach a paused protocol", err)
+	}
+	if got := string(recv(t, read)); got != "bye" {
+		t.Fatalf("client read until EOF: got %q; want \"bye\"", got)
 	}
 	if reason := recv(t, d.lost); !errors.Is(reason, ErrConnectionDone) {
 		t.Fatalf("ConnectionLost(%v); want ErrConnectionDone", reason)

@@ -17,22 +17,6 @@ import (
 // fail it, and far less than the fake durations it covers.
 const realTimeLimit = 5 * time.Second
 
-// fakeWait returns the next value from ch, failing the test when limit
-// passes first. Inside a bubble limit is fake time, so it may be long.
-func fakeWait[T any](tb testing.TB, ch <-chan T, limit time.Duration, what string) T {
-	tb.Helper()
-	timer := time.NewTimer(limit)
-	defer timer.Stop()
-	select {
-	case v := <-ch:
-		return v
-	case <-timer.C:
-		tb.Fatalf("%s: nothing after %v", what, limit)
-	}
-	var zero T
-	return zero
-}
-
 // servedInBubble serves f with cfg on a MemoryListener made in the
 // current bubble, dials it, and returns the client end and the protocol
 // the factory built. The port is shut down, and the client closed, at
@@ -57,7 +41,7 @@ func servedInBubble(t *testing.T, cfg *Config, f *hookFactory) (net.Conn, *hookP
 		t.Fatalf("Dial: got %v; want nil", err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return c, fakeWait(t, f.built, time.Minute, "BuildProtocol")
+	return c, recvWithin(t, f.built, time.Minute, "BuildProtocol")
 }
 
 // inRealTime runs f in a synctest bubble and fails the test when it takes
@@ -88,7 +72,7 @@ func TestSynctestIdleTimeout(t *testing.T) {
 		// The bubble's clock stands still until every goroutine waits, so
 		// it reads the same as when the server set its idle deadline.
 		start := time.Now()
-		reason := fakeWait(t, h.lost, 2*time.Hour, "ConnectionLost")
+		reason := recvWithin(t, h.lost, 2*time.Hour, "ConnectionLost")
 		if !errors.Is(reason, ErrConnectionLost) || !errors.Is(reason, os.ErrDeadlineExceeded) {
 			t.Fatalf("ConnectionLost(%v); want ErrConnectionLost wrapping os.ErrDeadlineExceeded", reason)
 		}
@@ -109,7 +93,7 @@ func TestSynctestWriteTimeout(t *testing.T) {
 	inRealTime(t, func(t *testing.T) {
 		const timeout = 10 * time.Minute
 		c, h := servedInBubble(t, &Config{WriteTimeout: timeout}, newHookFactory(nil, nil))
-		tr := fakeWait(t, h.made, time.Minute, "ConnectionMade")
+		tr := recvWithin(t, h.made, time.Minute, "ConnectionMade")
 
 		start := time.Now()
 		full := bytes.Repeat([]byte{'x'}, memoryBufferSize)
@@ -131,7 +115,7 @@ func TestSynctestWriteTimeout(t *testing.T) {
 			t.Fatalf("Write to a full buffer: returned %v; want it blocked", err)
 		default:
 		}
-		err := fakeWait(t, wrote, 2*timeout, "Write to a full buffer")
+		err := recvWithin(t, wrote, 2*timeout, "Write to a full buffer")
 		if got := time.Since(start); got != timeout {
 			t.Fatalf("fake time until the Write failed: got %v; want %v", got, timeout)
 		}
@@ -139,7 +123,7 @@ func TestSynctestWriteTimeout(t *testing.T) {
 		if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &opErr) {
 			t.Fatalf("Write to a full buffer: got %v; want a *net.OpError wrapping os.ErrDeadlineExceeded", err)
 		}
-		reason := fakeWait(t, h.lost, time.Minute, "ConnectionLost")
+		reason := recvWithin(t, h.lost, time.Minute, "ConnectionLost")
 		if !errors.Is(reason, ErrConnectionLost) || !errors.Is(reason, os.ErrDeadlineExceeded) {
 			t.Fatalf("ConnectionLost(%v); want ErrConnectionLost wrapping os.ErrDeadlineExceeded", reason)
 		}
