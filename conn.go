@@ -21,9 +21,6 @@ import (
 // peer's own FIN avoids that.
 const LingerTimeout = time.Second
 
-// errAborted is the cause given to ConnectionLost after AbortConnection.
-var errAborted = errors.New("netport: connection aborted")
-
 // A Conn is one served connection. It implements Transport, and it is the
 // Transport that the protocol's ConnectionMade receives. Its methods are
 // safe for concurrent use.
@@ -44,7 +41,7 @@ type Conn struct {
 
 	ending atomic.Bool   // set once the end is decided; later ends are ignored
 	endCh  chan struct{} // closed when ending is set
-	reason error         // why it ends; written once, before endCh is closed
+	reason error         // guarded by mu: why it ends; set before endCh is closed (an abort may still replace it until reported)
 
 	// unusual mirrors paused || drainReq || lingering || writeClosed,
 	// refreshed under mu by noteLocked whenever one of them changes, so
@@ -60,6 +57,15 @@ type Conn struct {
 	writeClosed bool          // guarded by mu: LoseWriteConnection sent FIN
 	readClosed  bool          // guarded by mu: the peer sent FIN
 	handler     bool          // guarded by mu: served by a Handler function
+	reported    bool          // guarded by mu: ConnectionLost has been given reason
+
+	// Deadlines set through Conn (deadline.go). netport's own wake-ups
+	// put userRD back afterwards; while it is set the connection does
+	// not park.
+	userRD   time.Time    // guarded by mu: the user's read deadline; zero: none
+	userWD   atomic.Int64 // the user's write deadline in Unix nanoseconds; 0: none
+	view     *userConn    // guarded by mu: what Conn returns over raw; nil until needed
+	timeouts bool         // a Handler's conn applies IdleTimeout and WriteTimeout per call; set before serve runs
 
 	// The readiness read: rc waits for data without holding a buffer, and
 	// readFn (bound once, so no closure is allocated per read) takes a
@@ -79,21 +85,43 @@ type Conn struct {
 	parkReq   bool          // guarded by mu: the sweeper asked this connection to park
 }
 
+// newConn makes the Conn for nc. It calls nothing on nc, since it runs on
+// the accept goroutine, and a wrapped conn's methods may block (a PROXY
+// protocol listener reads the header in RemoteAddr): setup does that on the
+// connection's own goroutine.
 func newConn(cfg *Config, p *Port, nc net.Conn, bufs *bufferPool) *Conn {
 	c := &Conn{
-		cfg:    cfg,
-		port:   p,
-		raw:    nc,
-		nc:     nc,
-		local:  nc.LocalAddr(),
-		remote: nc.RemoteAddr(),
-		log:    cfg.logger(),
-		bufs:   bufs,
-		done:   make(chan struct{}),
-		kick:   make(chan struct{}, 1),
-		endCh:  make(chan struct{}),
+		cfg:   cfg,
+		port:  p,
+		raw:   nc,
+		nc:    nc,
+		log:   cfg.logger(),
+		bufs:  bufs,
+		done:  make(chan struct{}),
+		kick:  make(chan struct{}, 1),
+		endCh: make(chan struct{}),
 	}
 	return c
+}
+
+// setup asks the connection for its addresses, on the goroutine that
+// serves it. A conn that has none gets a placeholder (the port's address
+// for the local end), so that logging and errors never meet a nil address.
+func (c *Conn) setup() {
+	c.local = c.raw.LocalAddr()
+	c.remote = c.raw.RemoteAddr()
+	if isNilAddr(c.local) {
+		c.local = nil
+		if c.port != nil && !isNilAddr(c.port.addr) {
+			c.local = c.port.addr
+		}
+	}
+	if isNilAddr(c.local) {
+		c.local = unknownAddr{"unknown"}
+	}
+	if isNilAddr(c.remote) {
+		c.remote = unknownAddr{c.local.Network()}
+	}
 }
 
 // Protocol returns the protocol serving the connection; nil until
@@ -109,12 +137,30 @@ func (c *Conn) LocalAddr() net.Addr { return c.local }
 // RemoteAddr returns the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.remote }
 
-// Conn returns the underlying connection (a *tls.Conn when serving TLS).
-func (c *Conn) Conn() net.Conn { return c.nc }
+// Conn returns the underlying connection: a *tls.Conn when serving TLS;
+// otherwise a net.Conn over the accepted one (whose NetConn method returns
+// it, and whose SyscallConn is its descriptor). Deadlines set on it are
+// the connection's read and write deadlines, as Transport describes.
+// Reading from it directly bypasses the protocol.
+func (c *Conn) Conn() net.Conn {
+	if c.nc != c.raw {
+		return c.nc
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.viewLocked()
+}
 
 // String describes the connection, e.g. "tcp 127.0.0.1:8080 <- 127.0.0.1:51234".
 func (c *Conn) String() string {
-	return fmt.Sprintf("%s %s <- %s", c.local.Network(), c.local, c.remote)
+	local, remote := c.local, c.remote
+	if local == nil {
+		local = unknownAddr{"unknown"}
+	}
+	if remote == nil {
+		remote = unknownAddr{local.Network()}
+	}
+	return fmt.Sprintf("%s %s <- %s", local.Network(), local, remote)
 }
 
 // serve runs on the connection's own goroutine from accept to the end.
@@ -125,29 +171,35 @@ func (c *Conn) serve(f Factory, useTLS bool) {
 			c.finish()
 		}
 	}()
+	c.setup()
 	if useTLS && !c.handshake() {
 		return
 	}
 	c.proto = c.build(f)
 	if c.proto == nil {
-		c.nc.Close()
+		c.closeNC()
 		return
 	}
 	parked = c.run()
 }
 
-// handshake runs the TLS handshake, bounded by IdleTimeout.
+// handshake runs the TLS handshake, bounded by HandshakeTimeout. The
+// *tls.Conn is built over the recording view of the raw connection, so
+// that deadlines set on it reach netport (deadline.go).
 func (c *Conn) handshake() bool {
-	tc := tls.Server(c.nc, c.cfg.TLS)
+	c.mu.Lock()
+	v := c.viewLocked()
+	c.mu.Unlock()
+	tc := tls.Server(v, c.cfg.TLS)
 	ctx := context.Background()
-	if d := c.idleTimeout(); d > 0 {
+	if d := c.cfg.handshakeTimeout(); d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
 	if err := tc.HandshakeContext(ctx); err != nil {
 		c.log.Debug("netport: TLS handshake failed", "remote", c.remote.String(), "err", err)
-		c.nc.Close()
+		c.closeNC()
 		return false
 	}
 	c.nc = tc
@@ -173,6 +225,9 @@ func (c *Conn) run() (parked bool) {
 		c.mu.Lock()
 		c.handler = true
 		if c.drainReq {
+			// Shutdown came first, and woke the read with a deadline
+			// in the past: the handler must see EOF, not that.
+			c.restoreDeadlineLocked()
 			c.closeReadLocked()
 		}
 		c.mu.Unlock()
@@ -190,9 +245,12 @@ func (c *Conn) run() (parked bool) {
 // end closes the connection and calls ConnectionLost.
 func (c *Conn) end() {
 	c.setEnd(done(nil))
-	c.unwatch()
-	c.nc.Close()
-	c.call("ConnectionLost", func() { c.proto.ConnectionLost(c.reason) })
+	c.closeNC()
+	c.mu.Lock()
+	reason := c.reason
+	c.reported = true
+	c.mu.Unlock()
+	c.call("ConnectionLost", func() { c.proto.ConnectionLost(reason) })
 }
 
 func (c *Conn) runHandler(h handlerProtocol) {
@@ -202,7 +260,7 @@ func (c *Conn) runHandler(h handlerProtocol) {
 			c.setEnd(lost(panicError(r)))
 		}
 	}()
-	h.serve(c.nc)
+	h.serve(c.handlerConn())
 }
 
 // finish runs last on the connection's goroutine.
@@ -295,9 +353,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	if err := c.writable("write"); err != nil {
 		return 0, err
 	}
-	if d := c.writeTimeout(); d > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(d))
-	}
+	c.armWriteDeadline()
 	n, err := c.nc.Write(b)
 	if err != nil {
 		c.fail(err)
@@ -313,9 +369,7 @@ func (c *Conn) WriteSequence(bufs [][]byte) error {
 	if err := c.writable("writev"); err != nil {
 		return err
 	}
-	if d := c.writeTimeout(); d > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(d))
-	}
+	c.armWriteDeadline()
 	// WriteTo consumes the slice it is given, not the caller's.
 	nb := net.Buffers(append([][]byte(nil), bufs...))
 	if _, err := nb.WriteTo(c.nc); err != nil {
@@ -346,7 +400,7 @@ func (c *Conn) writable(op string) error {
 // fail ends the connection after an I/O error.
 func (c *Conn) fail(err error) {
 	if c.setEnd(lost(err)) {
-		c.nc.Close()
+		c.closeNC()
 		c.wake()
 	}
 }
@@ -392,7 +446,7 @@ func (c *Conn) LoseConnection() error {
 	if linger && (writeClosed || sendFIN(c.nc, c.raw, cw) == nil) {
 		return nil
 	}
-	return c.nc.Close()
+	return c.closeNC()
 }
 
 // closeReadLocked ends a Handler connection gracefully: the handler's
@@ -401,32 +455,41 @@ func (c *Conn) closeReadLocked() error {
 	if cr, ok := c.raw.(interface{ CloseRead() error }); ok && cr.CloseRead() == nil {
 		return nil
 	}
-	return c.raw.Close()
+	c.unwatchLocked()
+	return closeSocket(c.raw, false)
 }
 
 // StopProducing is LoseConnection, for Twisted's producer interface.
 func (c *Conn) StopProducing() { c.LoseConnection() }
 
 // AbortConnection closes the connection at once, discarding unsent data;
-// a TCP peer sees a reset. ConnectionLost gets ErrConnectionLost.
+// a TCP peer sees a reset (see closeSocket for where the system can send
+// one while another descriptor still holds the socket). ConnectionLost
+// gets a reason matching both ErrConnectionAborted and ErrConnectionLost,
+// also when it comes after a LoseConnection that is still lingering.
 func (c *Conn) AbortConnection() error {
-	c.abort(errAborted)
+	c.abort(ErrConnectionAborted)
 	return nil
 }
 
+// abort ends the connection at once with reason lost(cause); cause is
+// ErrConnectionAborted or wraps it for an abort the user or Shutdown
+// asked for, and a panic otherwise.
 func (c *Conn) abort(cause error) {
 	defer c.wake()
-	if !c.setEnd(lost(cause)) {
-		// Already ending (perhaps lingering): close now all the same.
-		c.raw.Close()
-		return
+	c.mu.Lock()
+	if !c.setEndLocked(lost(cause)) {
+		// Already ending (perhaps lingering): close now all the same,
+		// and say so unless ConnectionLost has its reason already.
+		if c.lingering && !c.reported && errors.Is(cause, ErrConnectionAborted) {
+			c.reason = lost(cause)
+		}
 	}
+	c.unwatchLocked()
+	c.mu.Unlock()
 	// The raw connection, not TLS over it: tls.Conn.Close would try to
 	// send close_notify first.
-	if tcp, ok := c.raw.(*net.TCPConn); ok {
-		tcp.SetLinger(0)
-	}
-	c.raw.Close()
+	closeSocket(c.raw, true)
 }
 
 // LoseWriteConnection half-closes the connection: it sends FIN after
@@ -453,7 +516,7 @@ func (c *Conn) LoseWriteConnection() error {
 	if both {
 		// The peer's FIN came first: nothing is left to do either way.
 		if c.setEnd(done(nil)) {
-			c.nc.Close()
+			c.closeNC()
 			c.wake()
 		}
 	}
@@ -485,7 +548,8 @@ func (c *Conn) ResumeProducing() {
 
 // drain is Shutdown's request. A protocol connection is woken with a read
 // deadline in the past and answers on its own goroutine (Drain, or
-// LoseConnection); a Handler connection has its read side closed.
+// LoseConnection), which then puts back the deadline it had; a Handler
+// connection has its read side closed.
 func (c *Conn) drain() {
 	c.mu.Lock()
 	defer c.mu.Unlock()

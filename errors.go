@@ -43,6 +43,12 @@ var (
 	// panic. The reason wraps the cause as well.
 	ErrConnectionLost = errors.New("netport: connection lost")
 
+	// ErrConnectionAborted is the cause given to ConnectionLost when the
+	// connection was aborted: AbortConnection (also after a LoseConnection
+	// that was still lingering), or Port.Shutdown giving up when its
+	// context ended. The reason matches ErrConnectionLost as well.
+	ErrConnectionAborted = errors.New("netport: connection aborted")
+
 	// ErrNotSupported is returned on systems that lack a feature, such as
 	// descriptor adoption outside Unix or peer credentials outside Linux.
 	ErrNotSupported = errors.New("netport: not supported on this system")

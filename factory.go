@@ -218,13 +218,20 @@ func stopFactory(f Factory) {
 	})
 }
 
-// Handler adapts the blocking style of net/http handlers (IdleTimeout and
-// WriteTimeout are then serve's to set, as deadlines): serve runs on the
-// connection's own goroutine with the accepted connection (after the TLS
-// handshake, when there is one) and may read and write it as it likes. The
-// connection is closed when serve returns. On Port.Shutdown the
+// Handler adapts the blocking style of net/http handlers: serve runs on
+// the connection's own goroutine with the accepted connection (after the
+// TLS handshake, when there is one) and may read and write it as it likes.
+// The connection is closed when serve returns. IdleTimeout and
+// WriteTimeout apply as deadlines: each Read on the conn serve is given
+// fails once it has waited IdleTimeout, and each Write once it has taken
+// WriteTimeout, unless serve has set a read (or write) deadline itself,
+// which then applies alone; serve decides what such an error means. With
+// either timeout set the conn is a *tls.Conn when serving TLS, and
+// otherwise a wrapper whose NetConn method returns the accepted conn;
+// without, it is the served conn itself. On Port.Shutdown the
 // connection's read side is closed, so that serve's next read sees io.EOF
-// and it can finish its reply; a panic in serve is recovered and logged.
+// and it can finish its reply, also when Shutdown comes before serve has
+// started; a panic in serve is recovered and logged.
 func Handler(serve func(net.Conn)) Factory {
 	return FactoryFunc(func(net.Addr) Protocol { return handlerProtocol{serve} })
 }

@@ -3,6 +3,7 @@ module github.com/netport/netport
 go 1.26.8
 
 require (
+	github.com/pires/go-proxyproto v0.8.1
 	go.uber.org/goleak v1.3.0
 	golang.org/x/net v0.62.0
 	golang.org/x/sys v0.49.0

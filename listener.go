@@ -17,6 +17,10 @@ const (
 	// DefaultMaxPacketSize is the datagram size used when maxPacketSize is
 	// zero, as in Twisted.
 	DefaultMaxPacketSize = 8192
+
+	// DefaultHandshakeTimeout bounds a TLS handshake when
+	// Config.HandshakeTimeout is zero.
+	DefaultHandshakeTimeout = 10 * time.Second
 )
 
 // A Config holds the settings of the ports, connections and datagram ports
@@ -46,15 +50,24 @@ type Config struct {
 	// backlog) until a connection ends.
 	MaxConns int
 
-	// IdleTimeout closes a connection that reads nothing for this long
-	// (it also bounds a TLS handshake); 0 means no limit. A Handler
-	// reads the connection itself and sets its own deadlines.
+	// IdleTimeout closes a connection that reads nothing for this long; 0
+	// means no limit. For a Handler it is the read deadline of each Read on
+	// the conn serve is given, unless serve set a read deadline itself.
+	// A read deadline set through Transport.Conn counts as well: the
+	// earlier of the two ends the connection (see Transport).
 	IdleTimeout time.Duration
 
 	// WriteTimeout fails and closes a connection whose Write cannot finish
-	// within this long; 0 means no limit. As IdleTimeout, it does not
-	// apply to a Handler, which writes the connection itself.
+	// within this long; 0 means no limit. For a Handler it is the write
+	// deadline of each Write on the conn serve is given, unless serve set
+	// a write deadline itself.
 	WriteTimeout time.Duration
+
+	// HandshakeTimeout bounds a TLS handshake (with Config.TLS set): a
+	// client that has not finished it within this long is disconnected,
+	// and its goroutine and MaxConns slot are freed. 0 means
+	// DefaultHandshakeTimeout; a negative value means no limit.
+	HandshakeTimeout time.Duration
 
 	// ReadBufferSize is the most a connection reads at once; 0 means
 	// DefaultReadBufferSize.
@@ -70,6 +83,16 @@ func (c *Config) logger() *slog.Logger {
 		return slog.Default()
 	}
 	return c.Logger
+}
+
+func (c *Config) handshakeTimeout() time.Duration {
+	switch {
+	case c == nil || c.HandshakeTimeout == 0:
+		return DefaultHandshakeTimeout
+	case c.HandshakeTimeout < 0:
+		return 0
+	}
+	return c.HandshakeTimeout
 }
 
 func (c *Config) readBufferSize() int {

@@ -480,6 +480,18 @@ func (c *memoryConn) Close() error {
 	return nil
 }
 
+// CloseRead shuts the reading side, as *net.TCPConn's CloseRead does:
+// this end's pending and later reads return io.EOF, data not yet read is
+// dropped, and the peer's later writes fail with EPIPE. This end can still
+// write.
+func (c *memoryConn) CloseRead() error {
+	if isClosed(c.closed) {
+		return c.opError("close", c.remote, net.ErrClosed)
+	}
+	c.rd.closeRead()
+	return nil
+}
+
 // CloseWrite half-closes the connection: the peer reads io.EOF after the
 // pending data, this end keeps reading, and its later writes fail with EPIPE.
 func (c *memoryConn) CloseWrite() error {

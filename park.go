@@ -97,21 +97,20 @@ func (p *Port) sweep(stop <-chan struct{}) {
 func (c *Conn) requestPark() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.parkReq || c.unusual.Load() || c.ending.Load() {
+	if c.parkReq || c.unusual.Load() || c.ending.Load() || !c.userRD.IsZero() {
+		// A connection with a read deadline of the user's keeps its
+		// goroutine, to be there when the deadline passes.
 		return
 	}
 	c.parkReq = true
 	c.raw.SetReadDeadline(aLongTimeAgo)
 }
 
-// restoreDeadlineLocked puts back the read deadline a park request
-// replaced: IdleTimeout's, or none.
+// restoreDeadlineLocked puts back the read deadline a park request or
+// Shutdown's drain replaced: the earlier of the user's and IdleTimeout's,
+// or none (deadline.go).
 func (c *Conn) restoreDeadlineLocked() {
-	if c.idleTimeout() > 0 {
-		c.raw.SetReadDeadline(c.idle.at)
-	} else {
-		c.raw.SetReadDeadline(time.Time{})
-	}
+	c.raw.SetReadDeadline(c.readDeadlineLocked())
 }
 
 // quiet decides what an expired read deadline means: the sweeper's
@@ -130,6 +129,11 @@ func (c *Conn) quiet() int {
 		if !c.lingering && !c.drainReq {
 			c.restoreDeadlineLocked()
 		}
+		return quietRead
+	}
+	if !c.userRD.IsZero() {
+		// The user set a read deadline since the request: no parking.
+		c.restoreDeadlineLocked()
 		return quietRead
 	}
 	now := time.Now()

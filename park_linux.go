@@ -3,6 +3,7 @@ package netport
 import (
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -28,11 +29,20 @@ type idleWatcher struct {
 
 	conns map[int32]*Conn // guarded by watchMu
 	next  int32           // guarded by watchMu
+
+	// dead is set when epoll_wait failed and the loop gave up: every
+	// member was woken, and each leaves this watcher the next time it
+	// parks, for a new one.
+	dead atomic.Bool
 }
 
 var (
 	watchMu sync.Mutex
 	watcher *idleWatcher // guarded by watchMu; nil while nothing is parked
+
+	// epollWaitFault, when set by a test, makes the next epoll_wait fail
+	// with the errno it holds.
+	epollWaitFault atomic.Int32
 )
 
 // joinWatcher makes c a member of the watcher, starting one if none runs.
@@ -108,6 +118,10 @@ func (w *idleWatcher) loop() {
 	var werr error
 	ready := func(fd uintptr) bool {
 		for {
+			if e := epollWaitFault.Swap(0); e != 0 {
+				n, werr = 0, syscall.Errno(e)
+				return true
+			}
 			m, err := syscall.EpollWait(int(fd), events, 0)
 			switch {
 			case err == syscall.EINTR:
@@ -122,7 +136,11 @@ func (w *idleWatcher) loop() {
 	}
 	var woken []*Conn
 	for {
-		if err := w.conn.Read(ready); err != nil || werr != nil {
+		if err := w.conn.Read(ready); err != nil {
+			return // closed by the last member to leave
+		}
+		if werr != nil {
+			w.fail()
 			return
 		}
 		watchMu.Lock()
@@ -140,23 +158,59 @@ func (w *idleWatcher) loop() {
 	}
 }
 
+// fail gives up a watcher whose epoll_wait failed: no event would ever
+// wake its members, so every one is woken now and reads on with its own
+// goroutine; the next connection to park starts a new watcher. The epoll
+// descriptor stays open until the last member has left, so that each can
+// still take its registration out.
+func (w *idleWatcher) fail() {
+	w.dead.Store(true)
+	watchMu.Lock()
+	if watcher == w {
+		watcher = nil
+	}
+	members := make([]*Conn, 0, len(w.conns))
+	for _, c := range w.conns {
+		members = append(members, c)
+	}
+	empty := len(w.conns) == 0
+	watchMu.Unlock()
+	if empty {
+		w.file.Close()
+	}
+	for _, c := range members {
+		c.notify()
+	}
+}
+
 // parkLocked registers the connection's socket with the watcher and
 // parks the connection; called with mu held, by the goroutine serving it,
 // after a read found nothing. Holding mu keeps out the changes that would
 // need the goroutine (drain, LoseConnection...): they come before, and
 // parkLocked's caller sees them, or after, and they find it parked.
 func (c *Conn) parkLocked(now time.Time) int {
+	if w := c.idle.watch; w != nil && w.dead.Load() {
+		c.unwatchLocked()
+		c.leaveWatcher()
+	}
 	if c.idle.watch == nil {
 		if err := c.joinWatcher(); err != nil {
 			return parkFailed
 		}
 	}
+	w := c.idle.watch
 	gen := c.beginPark(now)
 	if !c.register() {
 		c.stopTimer()
 		return parkFailed
 	}
 	if !c.commitPark(gen) {
+		return parkRaced
+	}
+	if w.dead.Load() && c.claim() {
+		// The watcher failed meanwhile, perhaps before this park was
+		// published, so that its wake-up was lost: read on instead.
+		c.stopTimer()
 		return parkRaced
 	}
 	return parkDone
@@ -190,9 +244,18 @@ func (c *Conn) register() bool {
 }
 
 // unwatch takes the socket out of the epoll set before it is closed:
-// closing would not, while another descriptor (an adopted connection's
-// original, say) still refers to the socket.
+// closing would not, while another descriptor (a File taken from the
+// connection, say) still refers to the socket. Every path that closes a
+// connection's socket calls it first, from whichever goroutine.
 func (c *Conn) unwatch() {
+	c.mu.Lock()
+	c.unwatchLocked()
+	c.mu.Unlock()
+}
+
+// unwatchLocked is unwatch with mu held; mu guards idle.added, which
+// register sets under it too.
+func (c *Conn) unwatchLocked() {
 	if !c.idle.added {
 		return
 	}

@@ -14,3 +14,4 @@ type idleWatcher struct{}
 func (c *Conn) parkLocked(time.Time) int { return parkFailed }
 func (c *Conn) leaveWatcher()            {}
 func (c *Conn) unwatch()                 {}
+func (c *Conn) unwatchLocked()           {}

@@ -1,7 +1,6 @@
 package netport
 
 import (
-	"crypto/tls"
 	"net"
 	"os"
 
@@ -16,8 +15,13 @@ import (
 // the OS error when the kernel cannot tell.
 func PeerCredentials(t Transport) (PeerCred, error) {
 	nc := t.Conn()
-	if tc, ok := nc.(*tls.Conn); ok {
-		nc = tc.NetConn()
+	for {
+		// A *tls.Conn, and the view a Conn gives of net's own conn.
+		u, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		nc = u.NetConn()
 	}
 	uc, ok := nc.(*net.UnixConn)
 	if !ok {

@@ -146,15 +146,25 @@ func (p *Port) stop() {
 }
 
 // Shutdown stops the port gracefully: it closes it, asks every connection
-// to end (Drain when the protocol has it, LoseConnection otherwise), and
-// waits until every ConnectionLost has returned. When ctx ends first, the
-// connections still open are aborted and Shutdown returns ctx.Err() once
-// their goroutines have finished. Afterwards no goroutine of the port runs.
+// to end (Drain when the protocol has it, LoseConnection otherwise; a
+// Handler's read side is closed), and waits until every ConnectionLost has
+// returned. After a nil return no goroutine of the port runs.
+//
+// When ctx ends first, Shutdown aborts the connections still open
+// (ConnectionLost gets a reason matching ErrConnectionAborted and
+// ErrConnectionLost, and wrapping ctx.Err()) and returns ctx.Err() at
+// once, as http.Server.Shutdown does, without waiting for their
+// goroutines. What may still run then: the goroutine of each connection
+// that was still open, until it has called ConnectionLost (at once for
+// one waiting on its socket; a callback or Handler that blocks without
+// doing I/O is not interrupted, and its goroutine ends when it returns),
+// and the port's internal goroutine that waits for those. Each
+// connection's Done channel tells when it has finished.
 //
 // Shutdown waits for every connection, so a protocol callback (or a
 // Handler) must not call it on its own goroutine: it would wait for
-// itself. From a callback, start it on a goroutine of its own
-// (go p.Shutdown(ctx)), or call Close, which does not wait for
+// itself until ctx ends. From a callback, start it on a goroutine of its
+// own (go p.Shutdown(ctx)), or call Close, which does not wait for
 // connections.
 func (p *Port) Shutdown(ctx context.Context) error {
 	p.Close()
@@ -174,12 +184,12 @@ func (p *Port) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 	}
+	cause := fmt.Errorf("%w: %w", ErrConnectionAborted, ctx.Err())
 	p.mu.Lock()
 	for c := range p.conns {
-		c.abort(ctx.Err())
+		c.abort(cause)
 	}
 	p.mu.Unlock()
-	<-ended
 	return ctx.Err()
 }
 

@@ -10,14 +10,29 @@ import (
 )
 
 // useRawRead switches a socket connection to the readiness read, which
-// lends a buffer only once data is there.
+// lends a buffer only once data is there. Only net's own connections, read
+// as they are, qualify: for those reading the descriptor is exactly what
+// Read does. Any other conn (a wrapper that embeds a *net.TCPConn and has
+// consumed bytes, or one whose Read decrypts while its SyscallConn
+// exposes the raw socket) is read through its Read; it does not park
+// either, since parking waits on the descriptor.
 func (c *Conn) useRawRead() {
-	if sc, ok := c.nc.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			c.rc = rc
-			c.readFn = c.readReady
-			c.idle.parkable = canPark && c.port != nil
-		}
+	if c.nc != c.raw {
+		return
+	}
+	var sc syscall.Conn
+	switch nc := c.raw.(type) {
+	case *net.TCPConn:
+		sc = nc
+	case *net.UnixConn:
+		sc = nc
+	default:
+		return
+	}
+	if rc, err := sc.SyscallConn(); err == nil {
+		c.rc = rc
+		c.readFn = c.readReady
+		c.idle.parkable = canPark && c.port != nil
 	}
 }
 

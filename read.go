@@ -111,8 +111,8 @@ func (c *Conn) prepareRead() bool {
 		case c.drainReq:
 			c.drainReq = false
 			c.noteLocked()
-			c.raw.SetReadDeadline(time.Time{})
 			c.parkReq = false
+			c.restoreDeadlineLocked()
 			c.mu.Unlock()
 			c.putBuf() // answerDrain may wait for a Write in flight
 			c.answerDrain()
@@ -131,7 +131,7 @@ func (c *Conn) prepareRead() bool {
 		if d := c.idleTimeout(); d > 0 {
 			c.idle.at = time.Now().Add(d)
 			if !c.parkReq {
-				c.raw.SetReadDeadline(c.idle.at)
+				c.raw.SetReadDeadline(c.readDeadlineLocked())
 			}
 		}
 		c.mu.Unlock()
@@ -173,7 +173,7 @@ func (c *Conn) deliverable() bool {
 			// Shutdown must reach a paused protocol too.
 			c.drainReq = false
 			c.noteLocked()
-			c.raw.SetReadDeadline(time.Time{})
+			c.restoreDeadlineLocked()
 		}
 		c.mu.Unlock()
 		if lingering || c.ending.Load() {
