@@ -101,7 +101,8 @@ type Transport interface {
 	LoseConnection() error
 
 	// AbortConnection closes the connection at once; on TCP the peer sees
-	// a reset. ConnectionLost then gets ErrConnectionLost.
+	// a reset. ConnectionLost then gets a reason matching both
+	// ErrConnectionAborted and ErrConnectionLost.
 	AbortConnection() error
 
 	// LoseWriteConnection half-closes the connection: it sends FIN after
@@ -126,7 +127,23 @@ type Transport interface {
 	RemoteAddr() net.Addr
 
 	// Conn returns the underlying connection, for deadlines, TLS state or
-	// SyscallConn. Reading from it directly bypasses the protocol.
+	// SyscallConn: a *tls.Conn when serving TLS; otherwise, for a served
+	// connection, a net.Conn whose NetConn method returns the accepted
+	// conn (a *net.TCPConn, say). Reading from it directly bypasses the
+	// protocol.
+	//
+	// Deadlines set on it hold in every state. A read deadline is the
+	// connection's own, together with IdleTimeout's: the earlier of the
+	// two applies, and netport's internal wake-ups (parking, Shutdown's
+	// request to drain) put it back after them. A connection with a read
+	// deadline set does not give up its goroutine while idle. When the
+	// deadline passes the read fails and the connection ends:
+	// ConnectionLost gets ErrConnectionLost wrapping os.ErrDeadlineExceeded
+	// (a deadline does not pause the protocol: to wait for data without a
+	// bound, clear it with the zero time). A write deadline, together with
+	// WriteTimeout's, bounds each Write; one that passes fails the Write
+	// and ends the connection. After LoseConnection the connection keeps
+	// its own deadline while it lingers.
 	Conn() net.Conn
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // currentWatcher returns the idle watcher in use, or nil.
@@ -85,4 +86,16 @@ func TestAbortParkedUnwatches(t *testing.T) {
 	if n := epollTargets(t, w.epfd); n != 1 {
 		t.Fatalf("epoll set holds %d sockets after the abort; want 1", n)
 	}
+}
+
+// TestParkedUserDeadline: a read deadline set on a parked connection
+// takes its goroutine back, so the deadline ends the connection when it
+// passes; a connection with a deadline set does not park again.
+func TestParkedUserDeadline(t *testing.T) {
+	f := newHookFactory(nil, echoData)
+	p := listen(t, nil, "tcp", "127.0.0.1:0", f)
+	_, c, h := servedConn(t, p, f)
+	waitParked(t, c)
+	c.Conn().SetReadDeadline(time.Now().Add(userDeadline))
+	wantDeadlineLost(t, recv(t, h.lost))
 }
