@@ -134,3 +134,21 @@ func TestAbortWhileLingering(t *testing.T) {
 		t.Fatalf("ConnectionLost(%v); want ErrConnectionAborted and ErrConnectionLost", reason)
 	}
 }
+
+// TestAdoptedHandlerCloseReachesPeer: a Handler serving an adopted
+// connection closes it when it returns, and the peer sees EOF although
+// the original descriptor is still open.
+func TestAdoptedHandlerCloseReachesPeer(t *testing.T) {
+	held, family, client := heldPair(t, "tcp")
+	c, err := AdoptStreamConnection(int(held.Fd()), family, Handler(func(nc net.Conn) {
+		nc.Write([]byte("bye"))
+		nc.Close()
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(client); string(got) != "bye" || err != nil {
+		t.Fatalf("client read: %q, %v; want \"bye\" and EOF", got, err)
+	}
+	waitClosed(t, c.Done(), "the handler's end")
+}

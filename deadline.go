@@ -129,13 +129,12 @@ func (c *Conn) viewLocked() *userConn {
 // handlerConn is the conn a Handler's serve is given: the served conn
 // itself, or, when IdleTimeout or WriteTimeout is set, one that applies
 // them to each Read and Write (over TLS, the *tls.Conn already reads and
-// writes through the view).
+// writes through the view). An adopted connection's handler always gets
+// the view, whose Close shuts the socket down: the caller may still hold
+// the original descriptor, and close(2) alone would not reach the peer.
 func (c *Conn) handlerConn() net.Conn {
-	if c.idleTimeout() <= 0 && c.writeTimeout() <= 0 {
-		return c.nc
-	}
-	c.timeouts = true
-	if c.nc != c.raw {
+	c.timeouts = c.idleTimeout() > 0 || c.writeTimeout() > 0
+	if c.nc != c.raw || !c.timeouts && c.port != nil {
 		return c.nc
 	}
 	c.mu.Lock()

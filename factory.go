@@ -242,10 +242,12 @@ func stopFactory(f Factory) {
 // WriteTimeout apply as deadlines: each Read on the conn serve is given
 // fails once it has waited IdleTimeout, and each Write once it has taken
 // WriteTimeout, unless serve has set a read (or write) deadline itself,
-// which then applies alone; serve decides what such an error means. With
-// either timeout set the conn is a *tls.Conn when serving TLS, and
-// otherwise a wrapper whose NetConn method returns the accepted conn;
-// without, it is the served conn itself. On Port.Shutdown the
+// which then applies alone; serve decides what such an error means. When
+// serving TLS the conn is a *tls.Conn. Otherwise, with either timeout set
+// or for an adopted connection (AdoptStreamConnection), it is a wrapper
+// whose NetConn method returns the accepted conn and whose Close makes
+// the peer see the close even while another descriptor holds the socket;
+// without, it is the accepted conn itself. On Port.Shutdown the
 // connection's read side is closed, so that serve's next read sees io.EOF
 // and it can finish its reply, also when Shutdown comes before serve has
 // started; a panic in serve is recovered and logged.
