@@ -98,7 +98,7 @@ func isClosed(c <-chan struct{}) bool {
 // A MemoryListener is a net.Listener whose connections live in memory: no
 // socket, no descriptor, no goroutine. Dial and DialContext connect to it;
 // Accept returns the other end. Its connections are buffered both ways (up to
-// 64 KiB a direction), support deadlines, half-close with CloseWrite, return
+// 64 KiB a direction), support deadlines, half-close with CloseWrite and CloseRead, return
 // net.ErrClosed and io.EOF where a socket would, and block only on channels
 // and sync primitives, so they work inside a testing/synctest bubble when
 // made there. It is safe for concurrent use.
@@ -346,7 +346,7 @@ func (e *memoryEndpoint) SetWriteDeadline(t time.Time) error {
 }
 
 // memoryConn is one end of an in-memory connection; both ends have this
-// type. Besides net.Conn it has CloseWrite, as *net.TCPConn does.
+// type. Besides net.Conn it has CloseRead and CloseWrite, as *net.TCPConn does.
 type memoryConn struct {
 	memoryEndpoint
 	remote  memoryAddr
