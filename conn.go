@@ -183,7 +183,8 @@ func (c *Conn) serve(f Factory, useTLS bool) {
 	parked = c.run()
 }
 
-// handshake runs the TLS handshake, bounded by HandshakeTimeout. The
+// handshake runs the TLS handshake, bounded by HandshakeTimeout or
+// IdleTimeout, whichever is shorter. The
 // *tls.Conn is built over the recording view of the raw connection, so
 // that deadlines set on it reach netport (deadline.go).
 func (c *Conn) handshake() bool {
@@ -192,7 +193,11 @@ func (c *Conn) handshake() bool {
 	c.mu.Unlock()
 	tc := tls.Server(v, c.cfg.TLS)
 	ctx := context.Background()
-	if d := c.cfg.handshakeTimeout(); d > 0 {
+	d := c.cfg.handshakeTimeout()
+	if idle := c.idleTimeout(); idle > 0 && (d <= 0 || idle < d) {
+		d = idle // a handshake is reading too
+	}
+	if d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()

@@ -50,8 +50,9 @@ type Config struct {
 	// backlog) until a connection ends.
 	MaxConns int
 
-	// IdleTimeout closes a connection that reads nothing for this long; 0
-	// means no limit. For a Handler it is the read deadline of each Read on
+	// IdleTimeout closes a connection that reads nothing for this long
+	// (it also bounds a TLS handshake, when shorter than
+	// HandshakeTimeout); 0 means no limit. For a Handler it is the read deadline of each Read on
 	// the conn serve is given, unless serve set a read deadline itself.
 	// A read deadline set through Transport.Conn counts as well: the
 	// earlier of the two ends the connection (see Transport).
@@ -65,8 +66,9 @@ type Config struct {
 
 	// HandshakeTimeout bounds a TLS handshake (with Config.TLS set): a
 	// client that has not finished it within this long is disconnected,
-	// and its goroutine and MaxConns slot are freed. 0 means
-	// DefaultHandshakeTimeout; a negative value means no limit.
+	// and its goroutine and MaxConns slot are freed; a shorter IdleTimeout
+	// bounds it too. 0 means DefaultHandshakeTimeout; a negative value
+	// means no limit but IdleTimeout's.
 	HandshakeTimeout time.Duration
 
 	// ReadBufferSize is the most a connection reads at once; 0 means
