@@ -78,6 +78,9 @@ func TestMulticast(t *testing.T) {
 			if p2 := d2.Addr().(*net.UDPAddr).Port; p2 != port {
 				t.Fatalf("second port bound %d; want %d", p2, port)
 			}
+			if ip := d1.Addr().(*net.UDPAddr).IP; !ip.IsUnspecified() {
+				t.Errorf("ListenMulticast on the group bound %v; want the wildcard address", ip)
+			}
 			group := &net.UDPAddr{IP: fam.group, Port: port}
 
 			// Joined (nil: the system picks v0 by its route), both ports

@@ -99,12 +99,27 @@ func TestListenMulticast(t *testing.T) {
 	s := start(t, nil, "SELF",
 		"-listen", "udp-multicast:"+groups[0]+":0",
 		"-listen", "udp-multicast:["+groups[1]+"]:0")
+	var addresses []string
 	for _, g := range groups {
 		network, address := listening(t, s.line(t))
 		host, _, err := net.SplitHostPort(address)
 		if network != "udp-multicast" || err != nil || host != g {
 			t.Fatalf("got listening %s %s; want udp-multicast %s:PORT", network, address, g)
 		}
+		addresses = append(addresses, address)
+	}
+	// A second server shares both group ports (SO_REUSEPORT): each
+	// datagram sent to a group is echoed twice, once by each.
+	args := []string{"SELF"}
+	for _, a := range addresses {
+		args = append(args, "-listen", "udp-multicast:"+a)
+	}
+	s2 := start(t, nil, args...)
+	for range addresses {
+		listening(t, s2.line(t))
+	}
+	for i, g := range groups {
+		address := addresses[i]
 		to, err := net.ResolveUDPAddr("udp", address)
 		if err != nil {
 			t.Fatal(err)
@@ -119,18 +134,22 @@ func TestListenMulticast(t *testing.T) {
 		if _, err := c.WriteTo([]byte(msg), to); err != nil {
 			t.Fatalf("send to %v: %v", to, err)
 		}
-		buf := make([]byte, 100)
-		n, from, err := c.ReadFrom(buf)
-		if err != nil {
-			t.Fatalf("read the echo from group %s: %v; stderr:\n%s", g, err, s.stderr)
-		}
-		if string(buf[:n]) != msg {
-			t.Fatalf("echo from %v: %q; want %q", from, buf[:n], msg)
+		for range 2 {
+			buf := make([]byte, 100)
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				t.Fatalf("read an echo from group %s: %v; stderr:\n%s\n%s", g, err, s.stderr, s2.stderr)
+			}
+			if string(buf[:n]) != msg {
+				t.Fatalf("echo from %v: %q; want %q", from, buf[:n], msg)
+			}
 		}
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	if code := s.wait(t); code != 0 {
-		t.Fatalf("exit status after SIGTERM: %d; want 0", code)
+	for _, p := range []*proc{s, s2} {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		if code := p.wait(t); code != 0 {
+			t.Fatalf("exit status after SIGTERM: %d; want 0", code)
+		}
 	}
 }
 
