@@ -366,6 +366,9 @@ func TestDatagramSetBroadcast(t *testing.T) {
 // ErrWriteToConnected work; broadcast and multicast are ErrNotSupported.
 func TestDatagramConnectMemory(t *testing.T) {
 	r := NewMemoryReactor()
+	if _, err := r.ListenMulticast("udp", "239.1.2.3:5353", newDgRecorder(), 0); !errors.As(err, new(net.UnknownNetworkError)) {
+		t.Errorf("MemoryReactor.ListenMulticast(udp): %v; want net.UnknownNetworkError, as the real one", err)
+	}
 	rec := newDgRecorder()
 	d, err := r.ListenMulticast("udp4", "239.1.2.3:5353", rec, 0)
 	if err != nil {

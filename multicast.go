@@ -37,9 +37,14 @@ func (c *Config) ListenMulticast(network, address string, p DatagramProtocol, ma
 
 // ListenMulticast records the call as a ListenPacket call would be, with
 // the same Network and Address, and serves p on one end of a new
-// in-memory packet pipe. The multicast calls on the port it returns fail
-// with ErrNotSupported: a memory pipe has no groups.
+// in-memory packet pipe. It refuses a network other than "udp4" and
+// "udp6" as Config.ListenMulticast does, without recording the call. The
+// multicast calls on the port it returns fail with ErrNotSupported: a
+// memory pipe has no groups.
 func (r *MemoryReactor) ListenMulticast(network, address string, p DatagramProtocol, maxPacketSize int) (*DatagramPort, error) {
+	if network != "udp4" && network != "udp6" {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
+	}
 	return r.datagram(DatagramCall{Network: network, Address: address, Protocol: p, MaxPacketSize: maxPacketSize})
 }
 
