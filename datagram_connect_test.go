@@ -241,6 +241,38 @@ func TestDatagramAdoptConnected(t *testing.T) {
 	}
 }
 
+// An adopted socket that is not connected connects as a fresh one does.
+func TestDatagramAdoptThenConnect(t *testing.T) {
+	peer := dgClient(t, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	r := newDgRecorder()
+	d, err := AdoptDatagramPort(fd, unix.AF_INET, r, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.Connect(peer.LocalAddr()); err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	if _, err := d.Write([]byte("hi")); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	if got := dgRead(t, peer); string(got) != "hi" {
+		t.Fatalf("peer got %q; want %q", got, "hi")
+	}
+	dgSend(t, peer, d.Addr(), []byte("back"))
+	if got := r.recv(t); string(got.data) != "back" {
+		t.Fatalf("port got %q; want %q", got.data, "back")
+	}
+}
+
 // WriteSequence sends one datagram: the receiver reads the pieces joined
 // in one read, and the next datagram separately.
 func TestDatagramWriteSequence(t *testing.T) {

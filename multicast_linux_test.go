@@ -82,10 +82,13 @@ func TestMulticast(t *testing.T) {
 				t.Errorf("ListenMulticast on the group bound %v; want the wildcard address", ip)
 			}
 			group := &net.UDPAddr{IP: fam.group, Port: port}
+			// An adopted socket on the same port takes the same calls.
+			r3 := newDgRecorder()
+			d3 := mcAdopt(t, fam.network, port, r3)
 
-			// Joined (nil: the system picks v0 by its route), both ports
-			// receive what d1 sends, d1 its own copy as well.
-			for _, d := range []*DatagramPort{d1, d2} {
+			// Joined (nil: the system picks v0 by its route), every port
+			// receives what d1 sends, d1 its own copy as well.
+			for _, d := range []*DatagramPort{d1, d2, d3} {
 				if err := d.JoinGroup(nil, fam.group); err != nil {
 					t.Fatalf("JoinGroup(nil, %v): %v", fam.group, err)
 				}
@@ -98,6 +101,11 @@ func TestMulticast(t *testing.T) {
 			}
 			mcRecv(t, r1, "d1 (the sender, loopback on)", "to the group")
 			mcRecv(t, r2, "d2", "to the group")
+			mcRecv(t, r3, "d3 (adopted)", "to the group")
+			if err := d3.LeaveGroup(nil, fam.group); err != nil {
+				t.Fatalf("LeaveGroup on the adopted port: %v", err)
+			}
+			d3.Close()
 
 			// Loopback off: no local member gets a copy, the sender
 			// included, and v1 (where the datagram arrives) joined
@@ -172,6 +180,33 @@ func TestMulticast(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mcAdopt adopts a UDP socket of network's family bound to the wildcard
+// address on port with SO_REUSEPORT, made by net.
+func mcAdopt(tb testing.TB, network string, port int, p DatagramProtocol) *DatagramPort {
+	tb.Helper()
+	lc := net.ListenConfig{Control: setReusePort}
+	pc, err := lc.ListenPacket(context.Background(), network, ":"+strconv.Itoa(port))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer pc.Close()
+	f, err := pc.(*net.UDPConn).File()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	family := syscall.AF_INET
+	if network == "udp6" {
+		family = syscall.AF_INET6
+	}
+	d, err := AdoptDatagramPort(int(f.Fd()), family, p, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { d.Close() })
+	return d
 }
 
 // mcReceivedTTL joins the group on ifi with a plain socket of its own on
