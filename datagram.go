@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"reflect"
@@ -47,10 +46,12 @@ type DatagramStopper interface {
 }
 
 // ConnectionRefusedHandler is implemented by a datagram protocol served on
-// a connected socket that wants to know when its peer is gone: a read that
-// fails with ECONNREFUSED (an ICMP port unreachable for an earlier write)
-// calls ConnectionRefused, and the port goes on reading. Without it the
-// error is ignored all the same.
+// a connected port (see [DatagramPort.Connect]) that wants to know when its
+// peer is gone: when a read or a write fails with ECONNREFUSED (an ICMP
+// port unreachable for an earlier datagram), ConnectionRefused is called on
+// the port's goroutine, even while the port is paused, and the port goes
+// on reading. The failing write also returns the error. Without the
+// method the refusal is ignored all the same.
 type ConnectionRefusedHandler interface {
 	ConnectionRefused()
 }
@@ -63,8 +64,9 @@ type DatagramPort struct {
 	cfg    *Config // may be nil, meaning a zero Config
 	pc     net.PacketConn
 	proto  DatagramProtocol
-	addr   net.Addr // pc.LocalAddr(), kept so that Addr answers after Close
-	remote net.Addr // the peer of a connected socket; nil otherwise
+	addr   net.Addr                       // pc.LocalAddr(), kept so that Addr answers after Close
+	remote atomic.Pointer[datagramRemote] // the peer of a connected port; nil otherwise
+	family atomic.Int32                   // the socket's address family, once sockFamily has asked
 	file   *socketFile
 
 	max       int    // MaxPacketSize
@@ -80,6 +82,7 @@ type DatagramPort struct {
 	closeOnce sync.Once
 	closed    atomic.Bool
 	stopping  chan struct{} // closed by close, wakes a paused loop
+	refused   chan struct{} // one pending ConnectionRefused found by a write, for the loop to call
 	done      chan struct{} // closed when the loop has finished, StopProtocol included
 }
 
@@ -124,12 +127,15 @@ func (c *Config) serveDatagram(pc net.PacketConn, p DatagramProtocol, maxPacketS
 		pc:       pc,
 		proto:    p,
 		addr:     pc.LocalAddr(),
-		remote:   datagramPeer(pc),
 		file:     file,
 		max:      maxPacketSize,
 		readMsg:  datagramCanReadMsg(pc),
 		stopping: make(chan struct{}),
+		refused:  make(chan struct{}, 1),
 		done:     make(chan struct{}),
+	}
+	if peer := datagramPeer(pc); peer != nil {
+		d.remote.Store(&datagramRemote{addr: peer, kernel: true})
 	}
 	// Without MSG_TRUNC a spare byte tells a datagram that filled the
 	// buffer from one that did not fit.
@@ -205,13 +211,18 @@ func (d *DatagramPort) serve() {
 			}
 			continue
 		}
-		if truncated {
-			d.truncated.Add(1)
-		}
 		// A datagram read just before PauseProducing is held until
 		// ResumeProducing, so that none is delivered while paused.
 		if !d.waitWhilePaused() {
 			return
+		}
+		// Checked after the wait, so that a Connect made meanwhile
+		// applies to a datagram held across a pause.
+		if !d.fromPeer(from) {
+			continue
+		}
+		if truncated {
+			d.truncated.Add(1)
 		}
 		d.call("DatagramReceived", from, func() { d.proto.DatagramReceived(d.buf[:n], from) })
 	}
@@ -255,9 +266,7 @@ func (d *DatagramPort) readFailed(err error) bool {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return d.timedOut()
 	case errors.Is(err, syscall.ECONNREFUSED):
-		if h, ok := d.proto.(ConnectionRefusedHandler); ok {
-			d.call("ConnectionRefused", d.remote, h.ConnectionRefused)
-		}
+		d.connectionRefused()
 		return true
 	}
 	d.cfg.logger().Error("netport: datagram port stopped by a read error",
@@ -275,6 +284,14 @@ func (d *DatagramPort) timedOut() bool {
 		d.pc.SetReadDeadline(time.Time{})
 	}
 	d.mu.Unlock()
+	// A write that found a refusal wakes the loop the same way; the
+	// deadline is cleared first, so one posted after this check sets it
+	// again and is seen on the next round.
+	select {
+	case <-d.refused:
+		d.connectionRefused()
+	default:
+	}
 	return d.waitWhilePaused()
 }
 
@@ -290,6 +307,8 @@ func (d *DatagramPort) waitWhilePaused() bool {
 		}
 		select {
 		case <-resume:
+		case <-d.refused:
+			d.connectionRefused()
 		case <-d.stopping:
 			return false
 		}
@@ -338,39 +357,6 @@ func (d *DatagramPort) Close() error {
 // Done returns a channel that is closed once the port has stopped, after
 // StopProtocol has returned: on Close, or when a read error stopped it.
 func (d *DatagramPort) Done() <-chan struct{} { return d.done }
-
-// WriteTo sends b as one datagram to addr and returns the number of bytes
-// written. It is safe to call from any goroutine. On a connected socket
-// (such as one from net.DialUDP) addr may be nil or the peer's address,
-// and the datagram goes to the peer; any other address fails, as on a
-// *net.UDPConn, with net.ErrWriteToConnected. After Close the error
-// matches net.ErrClosed.
-func (d *DatagramPort) WriteTo(b []byte, addr net.Addr) (int, error) {
-	if d.remote != nil && (addr == nil || datagramSameAddr(addr, d.remote)) {
-		if w, ok := d.pc.(io.Writer); ok {
-			return w.Write(b)
-		}
-	}
-	return d.pc.WriteTo(b, addr)
-}
-
-// datagramSameAddr compares two addresses. UDP and unix addresses are
-// compared field by field, without the allocations of formatting them
-// (an IPv4 address in its 4- and 16-byte forms is the same); any other
-// kind by its text, which net makes canonical.
-func datagramSameAddr(a, b net.Addr) bool {
-	switch a := a.(type) {
-	case *net.UDPAddr:
-		if b, ok := b.(*net.UDPAddr); ok {
-			return a.Port == b.Port && a.IP.Equal(b.IP) && a.Zone == b.Zone
-		}
-	case *net.UnixAddr:
-		if b, ok := b.(*net.UnixAddr); ok {
-			return a.Name == b.Name
-		}
-	}
-	return a.Network() == b.Network() && a.String() == b.String()
-}
 
 // Addr returns the port's local address; it still answers after Close.
 func (d *DatagramPort) Addr() net.Addr { return d.addr }

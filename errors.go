@@ -3,6 +3,7 @@ package netport
 import (
 	"errors"
 	"fmt"
+	"net"
 )
 
 // Sentinel errors. Each is matched with errors.Is; the errors netport
@@ -48,6 +49,12 @@ var (
 	// that was still lingering), or Port.Shutdown giving up when its
 	// context ended. The reason matches ErrConnectionLost as well.
 	ErrConnectionAborted = errors.New("netport: connection aborted")
+
+	// ErrWriteToConnected is returned by a DatagramPort's WriteTo and
+	// WriteSequence for an address other than the peer of a connected port.
+	// The error also matches net.ErrWriteToConnected, which a
+	// *net.UDPConn returns in the same case.
+	ErrWriteToConnected = fmt.Errorf("netport: write to another address on a connected datagram socket (%w)", net.ErrWriteToConnected)
 
 	// ErrNotSupported is returned on systems that lack a feature, such as
 	// descriptor adoption outside Unix or peer credentials outside Linux.

@@ -21,7 +21,10 @@ const memoryPacketQueue = 256
 // what is queued and then waits, and its writes are dropped silently as
 // datagrams to a closed port are. Both ends support deadlines, return
 // net.ErrClosed after their own Close, and block only on channels, so they
-// work inside a testing/synctest bubble when made there.
+// work inside a testing/synctest bubble when made there. A DatagramPort
+// serving one end can Connect to the other's address, Write and
+// WriteSequence; SetBroadcast and the multicast calls answer
+// ErrNotSupported, since a pipe has neither.
 func NewMemoryPacketPipe() (net.PacketConn, net.PacketConn) {
 	ab := make(chan []byte, memoryPacketQueue)
 	ba := make(chan []byte, memoryPacketQueue)

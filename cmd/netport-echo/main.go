@@ -13,7 +13,10 @@
 //	netport-echo [-listen NETWORK:ADDRESS]... [-inetd] [-fd N]...
 //
 // -listen is repeatable: tcp:127.0.0.1:0, tcp6:[::1]:7007, unix:/path/sock,
-// udp:127.0.0.1:7007, unixgram:/path/sock.
+// udp:127.0.0.1:7007, unixgram:/path/sock, and udp-multicast:GROUP:PORT
+// (udp-multicast:239.255.0.7:7007 or udp-multicast:[ff15::7]:7007), which
+// joins the multicast group GROUP and echoes each datagram sent to it back
+// to its sender.
 package main
 
 import (
@@ -77,6 +80,10 @@ func parseEndpoint(v string) (endpoint, error) {
 			return endpoint{}, fmt.Errorf("%q: %w", v, err)
 		}
 	case "unix", "unixgram":
+	case multicastNetwork:
+		if _, err := parseGroup(address); err != nil {
+			return endpoint{}, fmt.Errorf("%q: %w", v, err)
+		}
 	default:
 		return endpoint{}, fmt.Errorf("%q: unknown network %q", v, network)
 	}
@@ -173,6 +180,8 @@ func (s *server) shutdown() {
 
 func (s *server) listen(e endpoint) error {
 	switch e.network {
+	case multicastNetwork:
+		return s.listenMulticast(e.address)
 	case "udp", "udp4", "udp6", "unixgram":
 		d, err := s.cfg.ListenPacket(e.network, e.address, &datagramEcho{}, 0)
 		if err != nil {
