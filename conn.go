@@ -77,6 +77,8 @@ type Conn struct {
 	idle      idleState
 	blockedAt atomic.Uint32 // the port's sweeper tick when the read began to wait; 0 while busy
 	parkReq   bool          // guarded by mu: the sweeper asked this connection to park
+
+	ctxs atomic.Pointer[connContext] // Context (context.go); nil until asked for
 }
 
 func newConn(cfg *Config, p *Port, nc net.Conn, bufs *bufferPool) *Conn {
@@ -130,6 +132,7 @@ func (c *Conn) serve(f Factory, useTLS bool) {
 	}
 	c.proto = c.build(f)
 	if c.proto == nil {
+		c.countRefused()
 		c.nc.Close()
 		return
 	}
@@ -173,6 +176,7 @@ func (c *Conn) run() (parked bool) {
 		c.mu.Lock()
 		c.handler = true
 		if c.drainReq {
+			c.drainContext()
 			c.closeReadLocked()
 		}
 		c.mu.Unlock()
@@ -192,6 +196,7 @@ func (c *Conn) end() {
 	c.setEnd(done(nil))
 	c.unwatch()
 	c.nc.Close()
+	c.endContext()
 	c.call("ConnectionLost", func() { c.proto.ConnectionLost(c.reason) })
 }
 
@@ -202,7 +207,7 @@ func (c *Conn) runHandler(h handlerProtocol) {
 			c.setEnd(lost(panicError(r)))
 		}
 	}()
-	h.serve(c.nc)
+	h.run(c)
 }
 
 // finish runs last on the connection's goroutine.
@@ -245,6 +250,7 @@ func panicError(r any) error {
 }
 
 func (c *Conn) logPanic(where string, r any) {
+	c.countPanic()
 	c.log.Error("netport: panic serving connection", "callback", where,
 		"remote", c.remote.String(), "panic", r, "stack", string(debug.Stack()))
 }
@@ -492,6 +498,7 @@ func (c *Conn) drain() {
 	c.drainReq = true
 	c.noteLocked()
 	if c.handler {
+		c.drainContext()
 		c.closeReadLocked()
 		return
 	}

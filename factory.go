@@ -1,6 +1,7 @@
 package netport
 
 import (
+	"context"
 	"net"
 	"reflect"
 	"sync"
@@ -128,6 +129,12 @@ type Transport interface {
 	// Conn returns the underlying connection, for deadlines, TLS state or
 	// SyscallConn. Reading from it directly bypasses the protocol.
 	Conn() net.Conn
+
+	// Context returns the connection's context, which carries the values
+	// of Config.BaseContext and is cancelled when the connection ends,
+	// before ConnectionLost is called: work started for the connection
+	// (a query, an outgoing request) can stop with it.
+	Context() context.Context
 }
 
 // factoryUse counts, per factory value, the ports serving it, so that
@@ -226,11 +233,15 @@ func stopFactory(f Factory) {
 // connection's read side is closed, so that serve's next read sees io.EOF
 // and it can finish its reply; a panic in serve is recovered and logged.
 func Handler(serve func(net.Conn)) Factory {
-	return FactoryFunc(func(net.Addr) Protocol { return handlerProtocol{serve} })
+	return FactoryFunc(func(net.Addr) Protocol { return handlerProtocol{serve: serve} })
 }
 
-// handlerProtocol marks a connection served by a blocking function.
-type handlerProtocol struct{ serve func(net.Conn) }
+// handlerProtocol marks a connection served by a blocking function: serve
+// for Handler, serveCtx for HandlerContext (context.go).
+type handlerProtocol struct {
+	serve    func(net.Conn)
+	serveCtx func(context.Context, net.Conn)
+}
 
 func (handlerProtocol) ConnectionMade(Transport) {}
 func (handlerProtocol) DataReceived([]byte)      {}
