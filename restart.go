@@ -2,10 +2,12 @@ package netport
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"sync"
+	"syscall"
 )
 
 // The variables Restart passes besides systemd's LISTEN_FDS and
@@ -145,3 +147,24 @@ func (p *Port) keepSocketFile() { p.file.keep() }
 
 // keepSocketFile is Port.keepSocketFile for a datagram port.
 func (d *DatagramPort) keepSocketFile() { d.file.keep() }
+
+// File returns a duplicate of the port's socket, close-on-exec, to hand to
+// another process (Restart, or exec.Cmd.ExtraFiles); the caller closes it.
+// As with Port.File, the port's own socket stays non-blocking. It returns
+// an error wrapping net.ErrClosed once the port is closed, and
+// ErrNotSupported for a PacketConn with no descriptor (or on a system
+// without Unix descriptors).
+func (d *DatagramPort) File() (*os.File, error) {
+	if d.closed.Load() {
+		return nil, &net.OpError{Op: "file", Net: d.addr.Network(), Addr: d.addr, Err: net.ErrClosed}
+	}
+	sc, ok := d.pc.(syscall.Conn)
+	if !ok {
+		return nil, &net.OpError{Op: "file", Net: d.addr.Network(), Addr: d.addr, Err: ErrNotSupported}
+	}
+	f, err := dupFile(sc, d.addr.String())
+	if err != nil {
+		return nil, &net.OpError{Op: "file", Net: d.addr.Network(), Addr: d.addr, Err: err}
+	}
+	return f, nil
+}

@@ -1,0 +1,525 @@
+//go:build linux
+
+package netport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func init() {
+	children["restart-serve"] = childRestartServe
+	children["restart-exit"] = func() int { return 7 }
+	children["restart-hang"] = childRestartHang
+	children["restart-grandchild"] = childRestartGrandchild
+	children["restart-grandchild-check"] = childRestartGrandchildCheck
+}
+
+// pidEcho answers every datagram with the process id.
+type pidEcho struct{ d *DatagramPort }
+
+func (p *pidEcho) StartProtocol(d *DatagramPort) { p.d = d }
+func (p *pidEcho) DatagramReceived(_ []byte, from net.Addr) {
+	p.d.WriteTo([]byte(strconv.Itoa(os.Getpid())), from)
+}
+
+// restartVarsUnset checks that none of the variables a Restart passes is
+// left in the environment.
+func (c *childChecks) restartVarsUnset() {
+	for _, v := range restartVars {
+		if val, ok := os.LookupEnv(v); ok {
+			c.errorf("%s=%q after Inherited; want it unset", v, val)
+		}
+	}
+}
+
+// childRestartServe serves the sockets "web" (tcp), "dns" (udp) and
+// "local" (unix) it inherits from a Restart, calls Ready, and shuts down
+// once its standard input closes.
+func childRestartServe() int {
+	var c childChecks
+	infos, err := Inherited()
+	var names []string
+	for _, info := range infos {
+		names = append(names, info.Name)
+	}
+	if err != nil || !slices.Equal(names, []string{"web", "dns", "local"}) {
+		c.errorf("Inherited: got %+v, %v; want web, dns and local", infos, err)
+		return c.status()
+	}
+	c.restartVarsUnset()
+	c.checkCloseOnExec(3, true)
+	var ports []*Port
+	var dgrams []*DatagramPort
+	for _, info := range infos {
+		if info.Type == syscall.SOCK_DGRAM {
+			d, err := AdoptDatagramPort(info.FD, info.Family, &pidEcho{}, 0)
+			if err != nil {
+				c.errorf("AdoptDatagramPort %s: %v", info.Name, err)
+				continue
+			}
+			dgrams = append(dgrams, d)
+		} else {
+			p, err := AdoptStreamPort(info.FD, info.Family, whoamiFactory)
+			if err != nil {
+				c.errorf("AdoptStreamPort %s: %v", info.Name, err)
+				continue
+			}
+			ports = append(ports, p)
+		}
+		os.NewFile(uintptr(info.FD), info.Name).Close()
+	}
+	if len(c) > 0 {
+		return c.status()
+	}
+	if err := Ready(); err != nil {
+		c.errorf("Ready: %v", err)
+	}
+	if err := Ready(); err != nil {
+		c.errorf("second Ready: %v", err)
+	}
+	io.Copy(io.Discard, os.Stdin)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	for _, p := range ports {
+		if err := p.Shutdown(ctx); err != nil {
+			c.errorf("Shutdown: %v", err)
+		}
+	}
+	for _, d := range dgrams {
+		d.Close()
+	}
+	return c.status()
+}
+
+// childRestartHang says "started" and never calls Ready.
+func childRestartHang() int {
+	fmt.Println("started")
+	io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// childRestartGrandchild starts a process of its own that gets every
+// variable of the Restart, as a program passing its environment on would
+// (the descriptors leak to it too, since they are not close-on-exec before
+// Inherited), and expects that process not to take the sockets. Then it
+// takes them itself and calls Ready.
+func childRestartGrandchild() int {
+	var c childChecks
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, childEnv+"=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, childEnv+"=restart-grandchild-check",
+		RestartParentEnv+"="+strconv.Itoa(os.Getppid()), RestartReadyEnv+"=4")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		c.errorf("grandchild: %v\n%s", err, out)
+	}
+	infos, err := Inherited()
+	if err != nil || len(infos) != 1 || infos[0].Name != "web" {
+		c.errorf("Inherited: got %+v, %v; want the socket web", infos, err)
+	}
+	c.restartVarsUnset()
+	if len(c) == 0 {
+		if err := Ready(); err != nil {
+			c.errorf("Ready: %v", err)
+		}
+	}
+	return c.status()
+}
+
+// childRestartGrandchildCheck expects Inherited to see no socket, and
+// Ready to do nothing, in a process whose parent is not the one named.
+func childRestartGrandchildCheck() int {
+	var c childChecks
+	if _, ok := os.LookupEnv("LISTEN_FDS"); !ok {
+		c.errorf("LISTEN_FDS is not set: the check would prove nothing")
+	}
+	if infos, err := Inherited(); infos != nil || err != nil {
+		c.errorf("Inherited in a grandchild: got %+v, %v; want nil, nil", infos, err)
+	}
+	if err := Ready(); err != nil {
+		c.errorf("Ready in a grandchild: got %v; want nil", err)
+	}
+	if _, ok := os.LookupEnv(RestartParentEnv); !ok {
+		c.errorf("%s unset in a grandchild; want it left for its process", RestartParentEnv)
+	}
+	return c.status()
+}
+
+// childEnviron is this process's environment without the variables that
+// choose a child routine or pass sockets.
+func childEnviron() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(restartVars, k) && k != setListenPIDEnv && k != childEnv {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "GORACE=atexit_sleep_ms=0")
+}
+
+// restartChild is a child routine started by Restart.
+type restartChild struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser // closing it ends the child
+	stderr *lockedBuffer
+	exited chan error // from Wait, once started and ended
+}
+
+// newRestartChild prepares the child routine name for Restart; the test's
+// cleanup ends it.
+func newRestartChild(tb testing.TB, name string) *restartChild {
+	tb.Helper()
+	rc := &restartChild{stderr: &lockedBuffer{}, exited: make(chan error, 1)}
+	rc.cmd = exec.Command(os.Args[0], "-test.run=^$")
+	rc.cmd.Env = append(childEnviron(), childEnv+"="+name)
+	rc.cmd.Stderr = rc.stderr
+	r, w, err := os.Pipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rc.cmd.Stdin, rc.stdin = r, w
+	tb.Cleanup(func() {
+		r.Close()
+		w.Close()
+		if tb.Failed() {
+			tb.Logf("child %s stderr:\n%s", name, rc.stderr)
+		}
+	})
+	return rc
+}
+
+// restart runs Restart with the child and, once it returns, waits for the
+// child in the background.
+func (rc *restartChild) restart(ctx context.Context, sockets ...NamedSocket) (*os.Process, error) {
+	proc, err := Restart(ctx, rc.cmd, sockets...)
+	if err == nil {
+		go func() { rc.exited <- rc.cmd.Wait() }()
+	}
+	return proc, err
+}
+
+// stop closes the child's standard input and expects it to exit 0.
+func (rc *restartChild) stop(tb testing.TB) {
+	tb.Helper()
+	rc.stdin.Close()
+	select {
+	case err := <-rc.exited:
+		if err != nil {
+			tb.Errorf("child: %v\n%s", err, rc.stderr)
+		}
+	case <-time.After(testTimeout):
+		rc.cmd.Process.Kill()
+		<-rc.exited
+		tb.Errorf("child did not exit within %v", testTimeout)
+	}
+}
+
+// askPidOn dials network/address and reads the whoami answer.
+func askPidOn(network, address string) (int, error) {
+	c, err := net.DialTimeout(network, address, testTimeout)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(testTimeout))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return 0, fmt.Errorf("reading the answer: %w", err)
+	}
+	return strconv.Atoi(strings.TrimSpace(line))
+}
+
+// askPidDatagram sends a datagram to addr and reads the pidEcho answer.
+func askPidDatagram(tb testing.TB, addr net.Addr) int {
+	tb.Helper()
+	c, err := net.Dial(addr.Network(), addr.String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(testTimeout))
+	if _, err := c.Write([]byte("who")); err != nil {
+		tb.Fatal(err)
+	}
+	buf := make([]byte, 32)
+	n, err := c.Read(buf)
+	if err != nil {
+		tb.Fatalf("datagram answer: %v", err)
+	}
+	pid, err := strconv.Atoi(string(buf[:n]))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pid
+}
+
+// Handover phases, as the client loop sees them when it dials.
+const (
+	beforeRestart = iota
+	duringHandover
+	afterShutdown
+)
+
+// TestRestartHandover hands a tcp port, a udp port and a unix port to a
+// new process with Restart while a client keeps dialling: no dial is
+// refused or reset, and every client that dials once the old ports have
+// shut down is served by the new process.
+func TestRestartHandover(t *testing.T) {
+	web, err := Listen("tcp4", "127.0.0.1:0", whoamiFactory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer web.Close()
+	dns, err := ListenPacket("udp4", "127.0.0.1:0", &pidEcho{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dns.Close()
+	path := filepath.Join(t.TempDir(), "sock")
+	local, err := Listen("unix", path, whoamiFactory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	if pid := askPidDatagram(t, dns.Addr()); pid != os.Getpid() {
+		t.Fatalf("datagram answer before the restart: got pid %d; want %d", pid, os.Getpid())
+	}
+
+	type answer struct {
+		pid, phase int
+		err        error
+	}
+	var phase atomic.Int32
+	stop := make(chan struct{})
+	enough := make(chan struct{}) // closed after 20 answers dialled after the shutdown
+	results := make(chan []answer, 1)
+	go func() {
+		var got []answer
+		after := 0
+		defer func() { results <- got }()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ph := int(phase.Load())
+			network, address := "tcp4", web.Addr().String()
+			if i%2 == 1 {
+				network, address = "unix", path
+			}
+			pid, err := askPidOn(network, address)
+			got = append(got, answer{pid, ph, err})
+			if ph == afterShutdown {
+				if after++; after == 20 {
+					close(enough)
+				}
+			}
+		}
+	}()
+
+	child := newRestartChild(t, "restart-serve")
+	phase.Store(duringHandover)
+	ctx, cancel := contextWithTimeout(testTimeout)
+	defer cancel()
+	proc, err := child.restart(ctx, NamedSocket{"web", web}, NamedSocket{"dns", dns}, NamedSocket{"local", local})
+	if err != nil {
+		close(stop)
+		<-results
+		t.Fatalf("Restart: %v", err)
+	}
+	defer child.stop(t)
+	shutdown(t, web)
+	shutdown(t, local)
+	dns.Close()
+	phase.Store(afterShutdown)
+	select {
+	case <-enough:
+	case <-time.After(testTimeout):
+		t.Errorf("no 20 answers after the shutdown within %v", testTimeout)
+	}
+	close(stop)
+	got := <-results
+
+	counts := make(map[int]int)
+	for _, a := range got {
+		switch {
+		case a.err != nil:
+			t.Errorf("a client dialling in phase %d failed: %v", a.phase, a.err)
+		case a.phase == beforeRestart && a.pid != os.Getpid(),
+			a.phase == duringHandover && a.pid != os.Getpid() && a.pid != proc.Pid,
+			a.phase == afterShutdown && a.pid != proc.Pid:
+			t.Errorf("a client dialling in phase %d was served by pid %d; want the old %d or the new %d",
+				a.phase, a.pid, os.Getpid(), proc.Pid)
+		}
+		if a.phase == duringHandover {
+			counts[a.pid]++
+		}
+	}
+	t.Logf("%d connections in all; during the handover %d served by the old process, %d by the new",
+		len(got), counts[os.Getpid()], counts[proc.Pid])
+	if pid := askPidDatagram(t, dns.Addr()); pid != proc.Pid {
+		t.Errorf("datagram answer after the shutdown: got pid %d; want the new %d", pid, proc.Pid)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("unix socket file after the old port's Shutdown: %v; want it left to the new process", err)
+	}
+}
+
+// TestRestartFailures starts new processes that never call Ready: one
+// exits, one hangs until ctx ends. Restart returns an error, the process
+// has been waited for, and the old port keeps serving.
+func TestRestartFailures(t *testing.T) {
+	p := listen(t, nil, "tcp4", "127.0.0.1:0", whoamiFactory)
+	t.Run("exits", func(t *testing.T) {
+		child := newRestartChild(t, "restart-exit")
+		_, err := child.restart(context.Background(), NamedSocket{"web", p})
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 7 {
+			t.Errorf("Restart: got %v; want an *exec.ExitError with status 7", err)
+		}
+		if child.cmd.ProcessState == nil {
+			t.Errorf("the new process was not waited for")
+		}
+	})
+	t.Run("hangs", func(t *testing.T) {
+		child := newRestartChild(t, "restart-hang")
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		defer w.Close()
+		child.cmd.Stdout = w
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			// Cancel once the new process runs, so that it surely hangs
+			// rather than not having started yet.
+			bufio.NewReader(r).ReadString('\n')
+			cancel()
+		}()
+		_, err = child.restart(ctx, NamedSocket{"web", p})
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Restart: got %v; want an error wrapping context.Canceled", err)
+		}
+		st := child.cmd.ProcessState
+		if st == nil {
+			t.Fatalf("the new process was not waited for")
+		}
+		if ws, ok := st.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Errorf("the new process ended with %v; want it killed", st)
+		}
+	})
+	if pid, err := askPidOn("tcp4", p.Addr().String()); err != nil || pid != os.Getpid() {
+		t.Errorf("after the failed restarts: got pid %d, %v; want the old port serving (%d)", pid, err, os.Getpid())
+	}
+	if !p.Listening() {
+		t.Errorf("the old port stopped listening")
+	}
+}
+
+// TestRestartGrandchild checks that a process started by the new one does
+// not take the sockets as its own, even with every variable passed on.
+func TestRestartGrandchild(t *testing.T) {
+	p := listen(t, nil, "tcp4", "127.0.0.1:0", whoamiFactory)
+	child := newRestartChild(t, "restart-grandchild")
+	ctx, cancel := contextWithTimeout(testTimeout)
+	defer cancel()
+	if _, err := child.restart(ctx, NamedSocket{"web", p}); err != nil {
+		t.Fatalf("Restart: %v", err)
+	}
+	child.stop(t)
+}
+
+func TestRestartErrors(t *testing.T) {
+	closed, err := Listen("tcp4", "127.0.0.1:0", whoamiFactory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	p := listen(t, nil, "tcp4", "127.0.0.1:0", whoamiFactory)
+	withFiles := exec.Command(os.Args[0])
+	withFiles.ExtraFiles = []*os.File{os.Stdin}
+	tests := []struct {
+		name    string
+		cmd     *exec.Cmd
+		sockets []NamedSocket
+		want    error  // matched with errors.Is, when not nil
+		msg     string // in the message
+	}{
+		{"nil command", nil, nil, nil, "no command"},
+		{"ExtraFiles", withFiles, nil, nil, "ExtraFiles"},
+		{"colon in a name", exec.Command(os.Args[0]), []NamedSocket{{"a:b", p}}, nil, `"a:b"`},
+		{"closed port", exec.Command(os.Args[0]), []NamedSocket{{"web", closed}}, net.ErrClosed, `"web"`},
+	}
+	before := countFDs(t)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Restart(context.Background(), tc.cmd, tc.sockets...)
+			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("got %v; want an error containing %s (matching %v)", err, tc.msg, tc.want)
+			}
+			if tc.cmd != nil && tc.cmd.Process != nil {
+				t.Errorf("the command was started")
+			}
+		})
+	}
+	if after := countFDs(t); after != before {
+		t.Errorf("got %d open descriptors after the failed calls; want %d", after, before)
+	}
+}
+
+func TestParseRestartEnv(t *testing.T) {
+	const parent = 1234
+	tests := []struct {
+		ppid, fd string
+		forUs    bool
+		wantFD   int
+	}{
+		{"1234", "5", true, 5},
+		{"1234", "", true, -1},
+		{"1234", "2", true, -1},
+		{"1234", "x", true, -1},
+		{"1235", "5", false, -1},
+		{"", "5", false, -1},
+		{"12x4", "5", false, -1},
+	}
+	for _, tc := range tests {
+		forUs, fd := parseRestartEnv(tc.ppid, tc.fd, parent)
+		if forUs != tc.forUs || fd != tc.wantFD {
+			t.Errorf("parseRestartEnv(%q, %q, %d): got %v, %d; want %v, %d",
+				tc.ppid, tc.fd, parent, forUs, fd, tc.forUs, tc.wantFD)
+		}
+	}
+}
+
+// TestReadyWithoutRestart: a process that no Restart started gets nil.
+func TestReadyWithoutRestart(t *testing.T) {
+	if restarted.forUs {
+		t.Skip("the test binary itself was started by a Restart")
+	}
+	if err := Ready(); err != nil {
+		t.Errorf("Ready: got %v; want nil", err)
+	}
+}
