@@ -423,8 +423,8 @@ func (p *Port) shed(err error) bool {
 			// has descriptors again, so the client is served, not shed.
 			p.track(nc)
 		} else {
-			nc.Close()
 			p.stats.shed.Add(1)
+			nc.Close()
 			if p.reserve < 0 {
 				p.reserve = reserveFD()
 			}
