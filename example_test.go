@@ -504,14 +504,24 @@ func ExampleAdoptListener() {
 // AdoptConn hands an inherited connected socket (inetd's standard input,
 // say) to code that wants a net.Conn.
 func ExampleAdoptConn() {
-	pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
 	}
-	peer := os.NewFile(uintptr(pair[1]), "peer")
+	defer ln.Close()
+	peer, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer peer.Close()
-	c, err := netport.AdoptConn(pair[0], syscall.AF_UNIX)
-	syscall.Close(pair[0]) // c has its own duplicate
+	accepted, err := ln.Accept()
+	if err != nil {
+		log.Fatal(err)
+	}
+	f, _ := accepted.(*net.TCPConn).File()
+	accepted.Close()
+	c, err := netport.AdoptConn(int(f.Fd()), syscall.AF_INET)
+	f.Close() // c has its own duplicate
 	if err != nil {
 		log.Fatal(err)
 	}
