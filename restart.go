@@ -116,7 +116,8 @@ func Ready() error {
 // netport reads and unsets both variables, and makes the pipe
 // close-on-exec, when the new process starts (from an init function,
 // before main). cmd.Env, or this process's environment when it is nil, is
-// passed on without any LISTEN_ or NETPORT_ variable it held. cmd must not
+// passed on without the LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES,
+// RestartParentEnv and RestartReadyEnv it held. cmd must not
 // have been started and must have no ExtraFiles: the descriptors are
 // Restart's to number.
 //

@@ -339,6 +339,8 @@ func TestRestartHandover(t *testing.T) {
 	}()
 
 	child := newRestartChild(t, "restart-serve")
+	// Variables of this process's own activation must not reach the child.
+	child.cmd.Env = append(child.cmd.Env, "LISTEN_PID=1", "LISTEN_FDS=9", "LISTEN_FDNAMES=x", RestartReadyEnv+"=99")
 	phase.Store(duringHandover)
 	ctx, cancel := contextWithTimeout(testTimeout)
 	defer cancel()
@@ -472,6 +474,7 @@ func TestRestartErrors(t *testing.T) {
 		{"ExtraFiles", withFiles, nil, nil, "ExtraFiles"},
 		{"colon in a name", exec.Command(os.Args[0]), []NamedSocket{{"a:b", p}}, nil, `"a:b"`},
 		{"closed port", exec.Command(os.Args[0]), []NamedSocket{{"web", closed}}, net.ErrClosed, `"web"`},
+		{"nil socket", exec.Command(os.Args[0]), []NamedSocket{{"web", nil}}, nil, "nil"},
 	}
 	before := countFDs(t)
 	for _, tc := range tests {
@@ -485,6 +488,14 @@ func TestRestartErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("ctx already done", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		cmd := exec.Command(os.Args[0])
+		if _, err := Restart(ctx, cmd, NamedSocket{"web", p}); !errors.Is(err, context.Canceled) || cmd.Process != nil {
+			t.Errorf("got %v, started %v; want context.Canceled and nothing started", err, cmd.Process != nil)
+		}
+	})
 	if after := countFDs(t); after != before {
 		t.Errorf("got %d open descriptors after the failed calls; want %d", after, before)
 	}

@@ -68,6 +68,8 @@ func (c *Config) restart(ctx context.Context, cmd *exec.Cmd, sockets []NamedSock
 		return nil, errors.New("netport: Restart: the command was already started")
 	case len(cmd.ExtraFiles) > 0:
 		return nil, errors.New("netport: Restart: the command has ExtraFiles; the inherited descriptors are Restart's to number")
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("netport: Restart: %w", ctx.Err())
 	}
 	names := make([]string, len(sockets))
 	named := false
