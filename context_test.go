@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"testing"
+	"time"
 )
 
 type ctxKey struct{}
@@ -163,5 +164,65 @@ func TestStringTransportContext(t *testing.T) {
 	cancel()
 	if err := st.Context().Err(); !errors.Is(err, context.Canceled) {
 		t.Errorf("with Ctx cancelled: got %v; want context.Canceled", err)
+	}
+}
+
+// TestHandlerContextShutdownBeforeStart: Shutdown comes while the factory
+// is still building the handler; the handler starts with ctx cancelled and
+// can still say goodbye.
+func TestHandlerContextShutdownBeforeStart(t *testing.T) {
+	release := make(chan struct{})
+	handler := HandlerContext(func(ctx context.Context, c net.Conn) {
+		if ctx.Err() != nil {
+			io.WriteString(c, "goodbye\n")
+		}
+	})
+	f := FactoryFunc(func(remote net.Addr) Protocol {
+		<-release
+		return handler.BuildProtocol(remote)
+	})
+	p := listen(t, nil, "tcp", "127.0.0.1:0", f)
+	c := dial(t, p)
+	var conn *Conn
+	waitFor(t, "the connection to be tracked", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for c := range p.conns {
+			conn = c
+		}
+		return conn != nil
+	})
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := contextWithTimeout(testTimeout)
+		defer cancel()
+		shut <- p.Shutdown(ctx)
+	}()
+	waitFor(t, "Shutdown's request", func() bool {
+		conn.mu.Lock()
+		defer conn.mu.Unlock()
+		return conn.drainReq
+	})
+	close(release)
+	if got := string(readAll(t, c)); got != "goodbye\n" {
+		t.Errorf("got %q; want %q", got, "goodbye\n")
+	}
+	if err := recv(t, shut); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
+
+// waitFor polls cond until it holds, failing tb after testTimeout.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(testTimeout)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			tb.Fatalf("no %s within %v", what, testTimeout)
+		}
 	}
 }

@@ -460,6 +460,11 @@ func TestRestartErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	closed.Close()
+	closedDgram, err := ListenPacket("udp4", "127.0.0.1:0", &pidEcho{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedDgram.Close()
 	p := listen(t, nil, "tcp4", "127.0.0.1:0", whoamiFactory)
 	withFiles := exec.Command(os.Args[0])
 	withFiles.ExtraFiles = []*os.File{os.Stdin}
@@ -474,6 +479,7 @@ func TestRestartErrors(t *testing.T) {
 		{"ExtraFiles", withFiles, nil, nil, "ExtraFiles"},
 		{"colon in a name", exec.Command(os.Args[0]), []NamedSocket{{"a:b", p}}, nil, `"a:b"`},
 		{"closed port", exec.Command(os.Args[0]), []NamedSocket{{"web", closed}}, net.ErrClosed, `"web"`},
+		{"closed datagram port", exec.Command(os.Args[0]), []NamedSocket{{"dns", closedDgram}}, net.ErrClosed, `"dns"`},
 		{"nil socket", exec.Command(os.Args[0]), []NamedSocket{{"web", nil}}, nil, "nil"},
 	}
 	before := countFDs(t)
