@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -323,5 +324,44 @@ func TestReadyWithoutRestart(t *testing.T) {
 	}
 	if err := Ready(); err != nil {
 		t.Errorf("Ready: got %v; want nil", err)
+	}
+}
+
+// TestReadyPipe checks what Ready writes, and its errors: no descriptor,
+// and an old process that is gone (the pipe has no reader).
+func TestReadyPipe(t *testing.T) {
+	dupOf := func(f *os.File) int {
+		fd, err := syscall.Dup(int(f.Fd()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fd
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if err := ready(dupOf(w)); err != nil {
+		t.Fatalf("ready: %v", err)
+	}
+	w.Close()
+	if b, err := io.ReadAll(r); err != nil || len(b) != 1 {
+		t.Errorf("read from the pipe: got %q, %v; want one byte, then EOF", b, err)
+	}
+
+	if err := ready(-1); err == nil || !strings.Contains(err.Error(), RestartReadyEnv) {
+		t.Errorf("ready(-1): got %v; want an error naming %s", err, RestartReadyEnv)
+	}
+
+	r2, w2, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	r2.Close()
+	if err := ready(dupOf(w2)); !errors.Is(err, syscall.EPIPE) {
+		t.Errorf("ready with no reader: got %v; want an error wrapping EPIPE", err)
 	}
 }
