@@ -36,7 +36,7 @@ func Inspect(fd int) (SocketInfo, error) {
 // passed to this one), and an error wrapping ErrNotSupported when sockets
 // were passed to it.
 func Inherited() ([]SocketInfo, error) {
-	if pid, err := strconv.Atoi(os.Getenv("LISTEN_PID")); err != nil || pid != os.Getpid() {
+	if pid, err := strconv.Atoi(listenPID()); err != nil || pid != os.Getpid() {
 		return nil, nil
 	}
 	return nil, &net.OpError{Op: "inherit", Err: ErrNotSupported}

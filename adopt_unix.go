@@ -210,7 +210,8 @@ var inherited struct {
 // Inherited returns the sockets a service manager passed to this process
 // by systemd's socket-activation protocol (sd_listen_fds): LISTEN_FDS
 // descriptors from 3 up, named by the colon-separated LISTEN_FDNAMES, meant
-// for the process whose id is LISTEN_PID. It returns nil, nil when
+// for the process whose id is LISTEN_PID (or, in a process that Restart
+// started, whose parent's id is RestartParentEnv). It returns nil, nil when
 // LISTEN_PID is unset, or does not name this process (the variables were
 // meant for another one, and are left alone); and when LISTEN_FDS is 0.
 //
@@ -246,7 +247,7 @@ func resetInherited() {
 
 // inherit does the work of Inherited, without the cache.
 func inherit() ([]SocketInfo, error) {
-	n, names, ok, err := parseListenEnv(os.Getenv("LISTEN_PID"), os.Getenv("LISTEN_FDS"),
+	n, names, ok, err := parseListenEnv(listenPID(), os.Getenv("LISTEN_FDS"),
 		os.Getenv("LISTEN_FDNAMES"), os.Getpid())
 	if !ok || err != nil {
 		return nil, err

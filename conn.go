@@ -83,6 +83,8 @@ type Conn struct {
 	idle      idleState
 	blockedAt atomic.Uint32 // the port's sweeper tick when the read began to wait; 0 while busy
 	parkReq   bool          // guarded by mu: the sweeper asked this connection to park
+
+	ctxs atomic.Pointer[connContext] // Context (context.go); nil until asked for
 }
 
 // newConn makes the Conn for nc. It calls nothing on nc, since it runs on
@@ -177,6 +179,7 @@ func (c *Conn) serve(f Factory, useTLS bool) {
 	}
 	c.proto = c.build(f)
 	if c.proto == nil {
+		c.countRefused()
 		c.closeNC()
 		return
 	}
@@ -233,6 +236,7 @@ func (c *Conn) run() (parked bool) {
 			// Shutdown came first, and woke the read with a deadline
 			// in the past: the handler must see EOF, not that.
 			c.restoreDeadlineLocked()
+			c.drainContext()
 			c.closeReadLocked()
 		}
 		c.mu.Unlock()
@@ -251,6 +255,7 @@ func (c *Conn) run() (parked bool) {
 func (c *Conn) end() {
 	c.setEnd(done(nil))
 	c.closeNC()
+	c.endContext()
 	c.mu.Lock()
 	reason := c.reason
 	c.reported = true
@@ -265,7 +270,7 @@ func (c *Conn) runHandler(h handlerProtocol) {
 			c.setEnd(lost(panicError(r)))
 		}
 	}()
-	h.serve(c.handlerConn())
+	h.run(c)
 }
 
 // finish runs last on the connection's goroutine.
@@ -308,6 +313,7 @@ func panicError(r any) error {
 }
 
 func (c *Conn) logPanic(where string, r any) {
+	c.countPanic()
 	c.log.Error("netport: panic serving connection", "callback", where,
 		"remote", c.remote.String(), "panic", r, "stack", string(debug.Stack()))
 }
@@ -561,6 +567,7 @@ func (c *Conn) drain() {
 	c.drainReq = true
 	c.noteLocked()
 	if c.handler {
+		c.drainContext()
 		c.closeReadLocked()
 		return
 	}

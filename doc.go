@@ -40,7 +40,16 @@
 // adopted socket never calls shutdown(2), never changes or removes a unix
 // socket file, so that another holder of the same socket keeps serving.
 // Every descriptor netport opens is close-on-exec: a child process gets one
-// only when it is handed over, with [Port.File] and exec.Cmd.ExtraFiles.
+// only when it is handed over, with [Port.File] and exec.Cmd.ExtraFiles,
+// or with [Restart].
+//
+// # Servers with their own loop
+//
+// [AdoptListener], [AdoptConn], [AdoptPacketConn] and [NetListen] give the
+// same checked adoption and socket options as plain net values, for
+// http.Server.Serve, a gRPC server or any Serve(net.Listener). [Restart]
+// hands a program's sockets to its next version on systemd's convention,
+// and [Ready] tells the old process that the new one serves.
 //
 // # Example
 //

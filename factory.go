@@ -1,6 +1,7 @@
 package netport
 
 import (
+	"context"
 	"net"
 	"reflect"
 	"sync"
@@ -145,6 +146,12 @@ type Transport interface {
 	// and ends the connection. After LoseConnection the connection keeps
 	// its own deadline while it lingers.
 	Conn() net.Conn
+
+	// Context returns the connection's context, which carries the values
+	// of Config.BaseContext and is cancelled when the connection ends,
+	// before ConnectionLost is called: work started for the connection
+	// (a query, an outgoing request) can stop with it.
+	Context() context.Context
 }
 
 // factoryUse counts, per factory value, the ports serving it, so that
@@ -252,11 +259,15 @@ func stopFactory(f Factory) {
 // and it can finish its reply, also when Shutdown comes before serve has
 // started; a panic in serve is recovered and logged.
 func Handler(serve func(net.Conn)) Factory {
-	return FactoryFunc(func(net.Addr) Protocol { return handlerProtocol{serve} })
+	return FactoryFunc(func(net.Addr) Protocol { return handlerProtocol{serve: serve} })
 }
 
-// handlerProtocol marks a connection served by a blocking function.
-type handlerProtocol struct{ serve func(net.Conn) }
+// handlerProtocol marks a connection served by a blocking function: serve
+// for Handler, serveCtx for HandlerContext (context.go).
+type handlerProtocol struct {
+	serve    func(net.Conn)
+	serveCtx func(context.Context, net.Conn)
+}
 
 func (handlerProtocol) ConnectionMade(Transport) {}
 func (handlerProtocol) DataReceived([]byte)      {}

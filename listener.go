@@ -1,6 +1,7 @@
 package netport
 
 import (
+	"context"
 	"crypto/tls"
 	"log/slog"
 	"net"
@@ -78,6 +79,14 @@ type Config struct {
 	// Logger receives accept errors and recovered panics; nil means
 	// slog.Default().
 	Logger *slog.Logger
+
+	// BaseContext, when not nil, is called once for every port, before it
+	// accepts anything, and returns the context every connection's
+	// Transport.Context derives from (for AdoptStreamConnection it is
+	// called with a nil *Port); nil, or a nil result, means
+	// context.Background(). A panic in it is recovered and fails the call
+	// that makes the port, closing the socket.
+	BaseContext func(*Port) context.Context
 }
 
 func (c *Config) logger() *slog.Logger {

@@ -182,9 +182,11 @@ func (c *Conn) beginPark(now time.Time) uint64 {
 // commitPark publishes the park of generation gen; it reports false when
 // an event came since beginPark, and then the caller reads on.
 func (c *Conn) commitPark(gen uint64) bool {
+	c.countParked(true)
 	if c.pstate.CompareAndSwap(gen<<genShift, gen<<genShift|parkedBit) {
 		return true
 	}
+	c.countParked(false)
 	c.stopTimer()
 	return false
 }
@@ -264,6 +266,7 @@ func (c *Conn) stopTimer() {
 
 // resumeServe carries on serving a connection that was parked.
 func (c *Conn) resumeServe(expired bool) {
+	c.countParked(false)
 	parked := false
 	defer func() {
 		if !parked {

@@ -47,6 +47,9 @@ type Port struct {
 
 	reserve   int // spare descriptor released on EMFILE; -1 when none
 	acceptLog rateLimiter
+
+	stats portCounters    // Stats (stats.go)
+	base  context.Context // from Config.BaseContext, set before accepting (context.go)
 }
 
 // serve is the one loop behind every kind of Port.
@@ -63,6 +66,11 @@ func (c *Config) serve(ln net.Listener, f Factory, file *socketFile) (*Port, err
 		done:    make(chan struct{}),
 		conns:   make(map[*Conn]struct{}),
 		reserve: -1,
+	}
+	if err := p.setBase(); err != nil {
+		ln.Close()
+		file.remove()
+		return nil, err
 	}
 	if c != nil && c.MaxConns > 0 {
 		p.slots = make(chan struct{}, c.MaxConns)
@@ -266,6 +274,7 @@ func (p *Port) acceptLoop() {
 			if errors.Is(err, os.ErrDeadlineExceeded) && p.pauseRequested() {
 				continue
 			}
+			p.stats.acceptErrors.Add(1)
 			switch {
 			case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE):
 				if p.shed(err) {
@@ -361,6 +370,7 @@ func (p *Port) sleep(d time.Duration) bool {
 // track registers a connection before its goroutine starts, so that
 // Shutdown never misses one.
 func (p *Port) track(nc net.Conn) {
+	p.stats.accepted.Add(1)
 	c := newConn(p.cfg, p, nc, p.bufs)
 	p.mu.Lock()
 	p.conns[c] = struct{}{}
@@ -423,6 +433,7 @@ func (p *Port) shed(err error) bool {
 			// has descriptors again, so the client is served, not shed.
 			p.track(nc)
 		} else {
+			p.stats.shed.Add(1)
 			nc.Close()
 			if p.reserve < 0 {
 				p.reserve = reserveFD()

@@ -1,6 +1,9 @@
 package netport
 
-import "os"
+import (
+	"os"
+	"sync/atomic"
+)
 
 // socketFile is the file of a unix socket that netport bound itself. It is
 // removed when its port stops, unless something else has replaced it
@@ -8,6 +11,7 @@ import "os"
 type socketFile struct {
 	path string
 	info os.FileInfo
+	kept atomic.Bool // another process serves the socket now (Restart): never remove
 }
 
 // boundSocketFile records the identity of the socket file just bound at
@@ -37,7 +41,7 @@ func boundSocketFile(path string, mode os.FileMode) (*socketFile, error) {
 // ignored, as net.UnixListener ignores its unlink's: the socket is closed
 // either way.
 func (f *socketFile) remove() {
-	if f == nil {
+	if f == nil || f.kept.Load() {
 		return
 	}
 	if info, err := os.Lstat(f.path); err == nil && os.SameFile(info, f.info) {
@@ -50,4 +54,11 @@ func (c *Config) unixMode() os.FileMode {
 		return 0
 	}
 	return c.UnixMode
+}
+
+// keep makes remove leave the file in place from now on.
+func (f *socketFile) keep() {
+	if f != nil {
+		f.kept.Store(true)
+	}
 }

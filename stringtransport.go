@@ -2,6 +2,7 @@ package netport
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"sync"
 	"syscall"
@@ -14,8 +15,9 @@ import (
 // concurrent use; LocalAddr and RemoteAddr answer Local and Remote, or a
 // "memory" address when those are nil.
 type StringTransport struct {
-	Local  net.Addr // answered by LocalAddr
-	Remote net.Addr // answered by RemoteAddr
+	Local  net.Addr        // answered by LocalAddr
+	Remote net.Addr        // answered by RemoteAddr
+	Ctx    context.Context // answered by Context; nil: context.Background()
 
 	mu        sync.Mutex
 	buf       bytes.Buffer
@@ -176,3 +178,14 @@ func (t *StringTransport) RemoteAddr() net.Addr {
 
 // Conn returns nil: there is no connection behind a StringTransport.
 func (t *StringTransport) Conn() net.Conn { return nil }
+
+// Context returns Ctx, or context.Background() when it is nil. A
+// StringTransport has no connection that could end, so only the test
+// cancels it: set Ctx to a context the test cancels to play the end of
+// the connection.
+func (t *StringTransport) Context() context.Context {
+	if t.Ctx == nil {
+		return context.Background()
+	}
+	return t.Ctx
+}

@@ -36,6 +36,12 @@ func (s *server) start(listens listenFlag, fds fdFlag, inetd bool) error {
 			return err
 		}
 	}
+	if len(inherited) > 0 {
+		// What was inherited is what -listen asked for: after a restart
+		// the new process gets the same arguments, and the old process
+		// still holds those addresses.
+		listens = nil
+	}
 	if inetd {
 		info, err := netport.Inspect(0)
 		if err != nil {

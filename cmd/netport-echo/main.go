@@ -8,6 +8,15 @@
 // down gracefully (at most 5 s) and exits 0. Bad flags, or a socket it
 // cannot use, print a one-line error and exit with status 2.
 //
+// SIGHUP restarts it without refusing a client: it starts its own binary
+// again with the same arguments, handing the new process every port (as
+// netport.Restart does, on systemd's socket-activation convention), and
+// once the new process serves them it shuts its own ports down gracefully
+// and exits 0. A new process that fails to start leaves it serving. A
+// process that inherits sockets serves those and listens on nothing else,
+// so that the new process does not bind its -listen addresses again.
+// With -inetd or -fd, SIGHUP is refused and logged.
+//
 // Usage:
 //
 //	netport-echo [-listen NETWORK:ADDRESS]... [-inetd] [-fd N]...
@@ -93,6 +102,7 @@ func parseEndpoint(v string) (endpoint, error) {
 // server is what runs: the ports and connections being served.
 type server struct {
 	out     io.Writer
+	errOut  io.Writer // standard error, handed on by a restart
 	ports   []*netport.Port
 	dgrams  []*netport.DatagramPort
 	conns   []*netport.Conn
@@ -120,18 +130,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	s := &server{
 		out:     stdout,
+		errOut:  stderr,
 		cfg:     &netport.Config{Logger: logger},
 		factory: netport.FactoryFunc(func(net.Addr) netport.Protocol { return &echo{log: logger} }),
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// Before anything listens: a SIGHUP's default action is to exit.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	if err := s.start(listens, fds, *inetd); err != nil {
 		s.shutdown()
 		fmt.Fprintf(stderr, "netport-echo: %v\n", err)
 		return 2
 	}
-	s.wait(ctx)
+	s.serve(ctx, hup, args, !*inetd && len(fds) == 0)
 	s.shutdown()
 	return 0
 }
