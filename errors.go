@@ -2,7 +2,6 @@ package netport
 
 import (
 	"errors"
-	"fmt"
 )
 
 // Sentinel errors. Each is matched with errors.Is; the errors netport
@@ -85,7 +84,7 @@ var errDone error = &connError{kind: ErrConnectionDone}
 
 // Argument errors, wrapped in a *net.OpError like every other failure.
 var (
-	errNilFactory  = errors.New("netport: nil Factory")
-	errNilProtocol = fmt.Errorf("%w: nil DatagramProtocol", ErrNoProtocol)
+	errNilFactory  error = &configError{msg: "nil Factory"}
+	errNilProtocol error = &configError{msg: "nil DatagramProtocol", also: ErrNoProtocol}
 	errNilListener = errors.New("netport: nil Listener")
 )

@@ -1,8 +1,11 @@
 package netport
 
 import (
+	"fmt"
+	"log/slog"
 	"net"
 	"reflect"
+	"runtime/debug"
 	"sync"
 )
 
@@ -152,7 +155,8 @@ type factoryCount struct {
 func (fc *factoryCount) unusedLocked() bool { return fc.refs == 0 && fc.n == 0 }
 
 // countFactory runs fn with f's entry locked; it makes the entry when
-// needed and drops it once nothing uses it.
+// needed and drops it once nothing uses it. fn must not panic: the
+// factory's callbacks run under callFactory.
 func countFactory(key any, fn func(fc *factoryCount)) {
 	factoryUse.Lock()
 	fc := factoryUse.m[key]
@@ -177,46 +181,94 @@ func countFactory(key any, fn func(fc *factoryCount)) {
 	factoryUse.Unlock()
 }
 
+// callFactory runs StartFactory or StopFactory, turning a panic into an
+// error, logged with its stack as every recovered panic is.
+func callFactory(log *slog.Logger, addr net.Addr, name string, fn func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: %w", name, panicError(r))
+			log.Error("netport: panic in factory", "callback", name, "addr", logAddr(addr),
+				"panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	fn()
+	return nil
+}
+
 // startFactory counts a port that starts serving f and calls StartFactory
 // when it is the first. It reports whether the port was counted, so that
-// the port calls stopFactory exactly once when it stops.
-func startFactory(f Factory) bool {
+// the port calls stopFactory exactly once when it stops. When StartFactory
+// panics the port is not counted and the error says so: the port must not
+// start.
+func startFactory(log *slog.Logger, addr net.Addr, f Factory) (counted bool, err error) {
 	s, hasStart := f.(FactoryStarter)
 	_, hasStop := f.(FactoryStopper)
 	if !hasStart && !hasStop {
-		return false
+		return false, nil
+	}
+	start := func() error {
+		if !hasStart {
+			return nil
+		}
+		return callFactory(log, addr, "StartFactory", s.StartFactory)
 	}
 	if !reflect.ValueOf(f).Comparable() {
 		// Not a valid map key (a struct holding a slice, say): counted
 		// per port instead.
-		if hasStart {
-			s.StartFactory()
+		if err := start(); err != nil {
+			return false, err
 		}
-		return true
+		return true, nil
 	}
 	countFactory(f, func(fc *factoryCount) {
-		if fc.n++; fc.n == 1 && hasStart {
-			s.StartFactory()
+		if fc.n++; fc.n == 1 {
+			if err = start(); err != nil {
+				// Not started: the next port to serve f is the first.
+				fc.n--
+			}
 		}
 	})
-	return true
+	return err == nil, err
 }
 
 // stopFactory undoes startFactory and calls StopFactory for the last port.
-func stopFactory(f Factory) {
+// A panic in StopFactory is logged and goes no further: the port has
+// stopped all the same.
+func stopFactory(log *slog.Logger, addr net.Addr, f Factory) {
 	s, hasStop := f.(FactoryStopper)
-	if !reflect.ValueOf(f).Comparable() {
+	stop := func() {
 		if hasStop {
-			s.StopFactory()
+			callFactory(log, addr, "StopFactory", s.StopFactory)
 		}
+	}
+	if !reflect.ValueOf(f).Comparable() {
+		stop()
 		return
 	}
 	countFactory(f, func(fc *factoryCount) {
-		if fc.n--; fc.n == 0 && hasStop {
-			s.StopFactory()
+		if fc.n--; fc.n == 0 {
+			stop()
 		}
 	})
 }
+
+// startBuild is called by a connection's goroutine before BuildProtocol.
+// It reports false once the port has begun to close: a connection whose
+// build has not started by then is closed unserved, so that no protocol is
+// built after Close has returned or after StopFactory ran. Otherwise the
+// build is counted until endBuild, and Close waits for it.
+func (p *Port) startBuild() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing.Load() {
+		return false
+	}
+	p.builds.Add(1)
+	return true
+}
+
+// endBuild ends what startBuild counted.
+func (p *Port) endBuild() { p.builds.Done() }
 
 // Handler adapts the blocking style of net/http handlers (IdleTimeout and
 // WriteTimeout are then serve's to set, as deadlines): serve runs on the
