@@ -123,16 +123,6 @@ func familyOf(network string) int {
 	return unix.AF_UNIX
 }
 
-// countFDs returns the number of descriptors this process has open.
-func countFDs(tb testing.TB) int {
-	tb.Helper()
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		tb.Skipf("cannot count descriptors: %v", err)
-	}
-	return len(entries)
-}
-
 // adopters are the three adopt calls, with their results as io.Closer,
 // indexed by socketKind.
 var adopters = []struct {

@@ -86,5 +86,5 @@ var errDone error = &connError{kind: ErrConnectionDone}
 var (
 	errNilFactory  error = &configError{msg: "nil Factory"}
 	errNilProtocol error = &configError{msg: "nil DatagramProtocol", also: ErrNoProtocol}
-	errNilListener = errors.New("netport: nil Listener")
+	errNilListener       = errors.New("netport: nil Listener")
 )

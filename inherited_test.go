@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 )
 
@@ -91,8 +92,12 @@ func TestInspect(t *testing.T) {
 			}
 			fd := tc.fd(t)
 			tc.want.FD = fd
-			if got, err := Inspect(fd); err != nil || got != tc.want {
-				t.Errorf("got %+v, %v; want %+v, nil", got, err, tc.want)
+			got, err := Inspect(fd)
+			if err != nil {
+				t.Fatalf("Inspect(%d): %v", fd, err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Inspect(%d) mismatch (-want +got):\n%s", fd, diff)
 			}
 		})
 	}
@@ -260,8 +265,8 @@ func childInherited() int {
 		{FD: 4, Name: "b", Family: unix.AF_UNIX, Type: unix.SOCK_STREAM, Listening: true},
 	}
 	infos, err := Inherited()
-	if err != nil || !slices.Equal(infos, want) {
-		c.errorf("Inherited: got %+v, %v; want %+v, nil", infos, err, want)
+	if diff := cmp.Diff(want, infos); err != nil || diff != "" {
+		c.errorf("Inherited: error %v, mismatch (-want +got):\n%s", err, diff)
 	}
 	for _, v := range listenVars {
 		if val, ok := os.LookupEnv(v); ok {

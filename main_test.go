@@ -3,6 +3,7 @@ package netport
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -30,6 +31,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(run())
 	}
+	// Ports log a line when they start and stop: keep the default
+	// logger, which tests with a nil Config use, to warnings and errors.
+	slog.SetLogLoggerLevel(slog.LevelWarn)
 	// The runtime opens some descriptors only on first use (the network
 	// poller's): open them now so that they are not counted as a leak.
 	warmUpDescriptors()

@@ -26,7 +26,7 @@ type Port struct {
 	file    *socketFile // socket file this port created, removed on close
 	log     *slog.Logger
 	bufs    *bufferPool
-	counted bool // StartFactory was counted for this port
+	counted bool  // StartFactory was counted for this port
 	stopErr error // the accept error that stopped the port; written before done is closed
 
 	closing   atomic.Bool
