@@ -208,20 +208,6 @@ func (f *closeWatchFactory) StopFactory() {
 	f.note("stopped")
 }
 
-// acceptSignal wraps a listener and reports every accepted connection.
-type acceptSignal struct {
-	net.Listener
-	accepted chan net.Conn
-}
-
-func (l *acceptSignal) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
-		l.accepted <- c
-	}
-	return c, err
-}
-
 // TestNoBuildAfterClose: a connection accepted but not yet built when
 // Close begins (here, held in its TLS handshake) is closed without
 // BuildProtocol.
