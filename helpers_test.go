@@ -186,3 +186,11 @@ func hasIPv6() bool {
 	ln.Close()
 	return true
 }
+
+// skipWithoutIPv6 skips the test when the machine cannot listen on ::1.
+func skipWithoutIPv6(tb testing.TB) {
+	tb.Helper()
+	if !hasIPv6() {
+		tb.Skip("no IPv6 loopback")
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -322,15 +321,7 @@ func runChild(tb testing.TB, name string, env []string, files ...*os.File) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), adoptTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if !slices.Contains(listenVars, k) && k != setListenPIDEnv && k != childEnv {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, childEnv+"="+name)
-	cmd.Env = append(cmd.Env, env...)
+	cmd := childCommand(ctx, name, env...)
 	cmd.ExtraFiles = files
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("child %s: %v\n%s", name, err, out)

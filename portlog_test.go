@@ -38,7 +38,7 @@ func TestPortsLogStartAndStop(t *testing.T) {
 			return p.Addr().String(), p.Close, nil
 		}},
 		{"UDP", func(cfg *Config) (string, func() error, error) {
-			d, err := cfg.ListenPacket("udp", "127.0.0.1:0", newDgRecorder(), 0)
+			d, err := cfg.ListenPacket("udp", "127.0.0.1:0", &reactorDgEcho{}, 0)
 			if err != nil {
 				return "", nil, err
 			}
