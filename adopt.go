@@ -21,7 +21,9 @@ import (
 // (syscall.ENOTSOCK), the socket is a stream one (ErrUnsupportedSocketType),
 // its own family is family (ErrAddressFamilyMismatch), and it is listening
 // (ErrNotListening). Each error is a *net.OpError with Op "adopt" wrapping
-// the cause; no descriptor is left open on any error path.
+// the cause; no descriptor is left open on any error path. A nil f or a
+// Config it cannot use gives ErrInvalidConfig before fd is touched; a
+// StartFactory that panics gives an error saying so.
 func (c *Config) AdoptStreamPort(fd, family int, f Factory) (*Port, error) {
 	if err := c.checkStream(f); err != nil {
 		return nil, &net.OpError{Op: "adopt", Err: err}

@@ -260,6 +260,24 @@ func ExampleStringTransport() {
 }
 
 // A RaisingReactor tests how code copes when it cannot listen.
+// A Config that no port can use is refused when the port is made, with an
+// error naming the field.
+func ExampleErrInvalidConfig() {
+	_, err := (&netport.Config{MaxConns: -1}).Listen("tcp", "127.0.0.1:0", echoFactory)
+	fmt.Println(errors.Is(err, netport.ErrInvalidConfig))
+	fmt.Println(err)
+	// Output:
+	// true
+	// listen tcp: netport: invalid configuration: Config.MaxConns is negative (-1)
+}
+
+// A zero RaisingReactor fails too, with ErrReactorRaised.
+func ExampleErrReactorRaised() {
+	_, err := startServer(netport.RaisingReactor{})
+	fmt.Println(errors.Is(err, netport.ErrReactorRaised))
+	// Output: true
+}
+
 func ExampleRaisingReactor() {
 	r := netport.RaisingReactor{Err: &net.OpError{Op: "listen", Net: "tcp", Err: syscall.EADDRINUSE}}
 	_, err := startServer(r)

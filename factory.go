@@ -31,14 +31,20 @@ func (f FactoryFunc) BuildProtocol(remote net.Addr) Protocol { return f(remote) 
 // starts being used. StartFactory is called once, when the first port
 // serving the factory value has bound its socket successfully, before that
 // port accepts anything. The count is kept per factory value across every
-// port; adopted connections (AdoptStreamConnection) do not count.
+// port; adopted connections (AdoptStreamConnection) do not count. A panic
+// in StartFactory is recovered and logged, and the port does not start:
+// Listen, Serve or AdoptStreamPort returns an error saying so, having
+// closed the socket, and the next port serving the factory calls
+// StartFactory again.
 type FactoryStarter interface {
 	StartFactory()
 }
 
 // FactoryStopper is implemented by a factory that wants to know when the
 // last port serving it has stopped listening. StopFactory is called once
-// for every StartFactory, after that port's accept goroutine has ended.
+// for every StartFactory, after that port's accept goroutine has ended and
+// its BuildProtocol calls have returned; no BuildProtocol of that port
+// starts afterwards. A panic in StopFactory is recovered and logged.
 type FactoryStopper interface {
 	StopFactory()
 }

@@ -105,7 +105,9 @@ func (c *Config) readBufferSize() int {
 // StartFactory is called (when f has it and the port is the first to serve
 // f) only after the socket is bound and listening. On error nothing is left
 // open and the error is a *net.OpError with Op "listen" wrapping the cause,
-// so that errors.Is(err, syscall.EADDRINUSE) works.
+// so that errors.Is(err, syscall.EADDRINUSE) works: ErrInvalidConfig for a
+// nil f or a Config it cannot use (checked before any socket is made), and
+// an error saying so when StartFactory panics.
 func (c *Config) Listen(network, address string, f Factory) (*Port, error) {
 	if err := c.checkStream(f); err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
@@ -129,6 +131,8 @@ func (c *Config) Listen(network, address string, f Factory) (*Port, error) {
 //
 // With Config.TLS set, each accepted connection is wrapped with tls.Server.
 // Backlog, ReusePort and UnixMode do not apply: the socket exists already.
+// Errors are *net.OpError with Op "serve": ErrInvalidConfig for a nil f or
+// a Config it cannot use, or a StartFactory that panicked.
 func (c *Config) Serve(ln net.Listener, f Factory) (*Port, error) {
 	if ln == nil {
 		return nil, &net.OpError{Op: "serve", Err: errNilListener}
