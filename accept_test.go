@@ -140,17 +140,27 @@ func TestAcceptFatalError(t *testing.T) {
 	}
 }
 
+// faultyFDListener is a faultyListener with a descriptor, as net's own
+// listeners have: a port holds a spare descriptor only for such a one.
+type faultyFDListener struct {
+	*faultyListener
+}
+
+func (l faultyFDListener) SyscallConn() (syscall.RawConn, error) {
+	return l.Listener.(syscall.Conn).SyscallConn()
+}
+
 // TestAcceptEMFILEWithDescriptorsFreeAgain: accept(2) reports EMFILE
 // before it looks at the queue, so the client the port then accepts with
-// its spare descriptor may come after descriptors were freed. Here they
-// are (the EMFILE is simulated), so that client is served, not shed; the
-// real exhaustion, where queued clients are closed, is in
+// its spare descriptor released may come after descriptors were freed.
+// Here they are (the EMFILE is simulated), so that client is served, not
+// shed; the real exhaustion, where queued clients are closed, is in
 // exhaustion_test.go.
 func TestAcceptEMFILEWithDescriptorsFreeAgain(t *testing.T) {
 	emfile := &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
 	logger, logs := testLogger()
 	f := newEchoFactory()
-	p := serve(t, &Config{Logger: logger}, faulty(t, emfile), f)
+	p := serve(t, &Config{Logger: logger}, faultyFDListener{faulty(t, emfile)}, f)
 
 	roundTrip(t, dial(t, p), []byte("served once descriptors are free"))
 	roundTrip(t, dial(t, p), []byte("served again"))

@@ -10,15 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// adoptableFamily reports whether family is one netport can adopt.
-func adoptableFamily(family int) bool {
-	switch family {
-	case unix.AF_INET, unix.AF_INET6, unix.AF_UNIX:
-		return true
-	}
-	return false
-}
-
 // networkName returns the Go network name of a socket of the given family
 // and type, or "" when Go has none. The names are family-precise ("tcp4",
 // not "tcp") because an adopted socket has exactly one family, and error

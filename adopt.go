@@ -21,16 +21,18 @@ import (
 // (syscall.ENOTSOCK), the socket is a stream one (ErrUnsupportedSocketType),
 // its own family is family (ErrAddressFamilyMismatch), and it is listening
 // (ErrNotListening). Each error is a *net.OpError with Op "adopt" wrapping
-// the cause; no descriptor is left open on any error path.
+// the cause; no descriptor is left open on any error path. A nil f or a
+// Config it cannot use gives ErrInvalidConfig before fd is touched; a
+// StartFactory that panics gives an error saying so.
 func (c *Config) AdoptStreamPort(fd, family int, f Factory) (*Port, error) {
-	if f == nil {
-		return nil, &net.OpError{Op: "adopt", Err: errNilFactory}
+	if err := c.checkStream(f); err != nil {
+		return nil, &net.OpError{Op: "adopt", Err: err}
 	}
 	ln, err := adoptListener(fd, family)
 	if err != nil {
 		return nil, err
 	}
-	return c.serve(ln, f, nil)
+	return c.serve("adopt", ln, f, nil)
 }
 
 // AdoptStreamConnection serves one connected stream socket, such as the
@@ -45,8 +47,8 @@ func (c *Config) AdoptStreamPort(fd, family int, f Factory) (*Port, error) {
 // a handed-over connection is served as it is, since whoever accepted it
 // may already have spoken on it.
 func (c *Config) AdoptStreamConnection(fd, family int, f Factory) (*Conn, error) {
-	if f == nil {
-		return nil, &net.OpError{Op: "adopt", Err: errNilFactory}
+	if err := c.checkStream(f); err != nil {
+		return nil, &net.OpError{Op: "adopt", Err: err}
 	}
 	nc, err := adoptConn(fd, family)
 	if err != nil {

@@ -9,8 +9,8 @@ import "net"
 // with SOCK_DGRAM as the type and no listening check. Closing the port
 // closes only the duplicate, so another holder keeps reading.
 func (c *Config) AdoptDatagramPort(fd, family int, p DatagramProtocol, maxPacketSize int) (*DatagramPort, error) {
-	if p == nil {
-		return nil, &net.OpError{Op: "adopt", Err: errNilProtocol}
+	if err := c.checkDatagramArgs(p, maxPacketSize); err != nil {
+		return nil, &net.OpError{Op: "adopt", Err: err}
 	}
 	pc, err := adoptPacketConn(fd, family)
 	if err != nil {

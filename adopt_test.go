@@ -23,16 +23,6 @@ const adoptTimeout = 10 * time.Second
 // filer is implemented by net's sockets, which hand out their descriptor.
 type filer interface{ File() (*os.File, error) }
 
-// skipWithoutIPv6 skips the test when the machine cannot listen on ::1.
-func skipWithoutIPv6(tb testing.TB) {
-	tb.Helper()
-	ln, err := net.Listen("tcp6", "[::1]:0")
-	if err != nil {
-		tb.Skipf("no IPv6 loopback: %v", err)
-	}
-	ln.Close()
-}
-
 // fdOf returns the descriptor f holds; f stays its owner.
 func fdOf(f *os.File) int { return int(f.Fd()) }
 
@@ -121,16 +111,6 @@ func familyOf(network string) int {
 		return unix.AF_INET6
 	}
 	return unix.AF_UNIX
-}
-
-// countFDs returns the number of descriptors this process has open.
-func countFDs(tb testing.TB) int {
-	tb.Helper()
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		tb.Skipf("cannot count descriptors: %v", err)
-	}
-	return len(entries)
 }
 
 // adopters are the three adopt calls, with their results as io.Closer,

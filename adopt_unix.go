@@ -76,9 +76,8 @@ func adoptFD[T any](fd, family int, kind socketKind, fromFile func(*os.File) (T,
 	network := networkName(family, kind.sotype())
 	// The family is checked before fd is touched, so that a caller who
 	// mixed up the arguments does not get an error about the descriptor.
-	if !adoptableFamily(family) {
-		return zero, &net.OpError{Op: "adopt", Net: network, Err: fmt.Errorf(
-			"%w %d (want AF_INET, AF_INET6 or AF_UNIX)", ErrUnsupportedAddressFamily, family)}
+	if err := checkAdoptFamily(family); err != nil {
+		return zero, &net.OpError{Op: "adopt", Net: network, Err: err}
 	}
 	// Checking the duplicate rather than fd itself means that a descriptor
 	// closed and reused by another goroutine between the checks and the

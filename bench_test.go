@@ -4,6 +4,7 @@ package netport
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -269,9 +270,7 @@ type benchChildProc struct {
 // child is stopped at cleanup if the caller has not stopped it before.
 func startBenchChild(b *testing.B, kind, mode string) *benchChildProc {
 	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(),
-		childEnv+"="+benchChild, benchKindEnv+"="+kind, benchModeEnv+"="+mode)
+	cmd := childCommand(context.Background(), benchChild, benchKindEnv+"="+kind, benchModeEnv+"="+mode)
 	if dir := os.Getenv(benchProfileDirEnv); dir != "" {
 		name := strings.NewReplacer("/", "_", " ", "_").Replace(b.Name())
 		cmd.Env = append(cmd.Env, benchProfileEnv+"="+filepath.Join(dir, name+"-"+kind+".pprof"))

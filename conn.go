@@ -214,8 +214,16 @@ func (c *Conn) handshake() bool {
 	return true
 }
 
-// build calls BuildProtocol, turning a panic into a nil protocol.
+// build calls BuildProtocol, turning a panic into a nil protocol. A port's
+// connection gets nil without a call once the port is closing (startBuild).
 func (c *Conn) build(f Factory) (p Protocol) {
+	if c.port != nil {
+		if !c.port.startBuild() {
+			return nil
+		}
+		defer c.port.endBuild()
+		c.applyKeepAlive()
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			c.logPanic("BuildProtocol", r)

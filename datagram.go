@@ -95,14 +95,14 @@ func (c *Config) servePacket(pc net.PacketConn, p DatagramProtocol, maxPacketSiz
 	return c.serveDatagram(pc, p, maxPacketSize, nil)
 }
 
-func checkDatagramArgs(p DatagramProtocol, maxPacketSize int) error {
+func (c *Config) checkDatagramArgs(p DatagramProtocol, maxPacketSize int) error {
 	if p == nil {
 		return errNilProtocol
 	}
-	if maxPacketSize < 0 {
-		return fmt.Errorf("netport: negative maxPacketSize %d", maxPacketSize)
+	if err := checkPacketSize(maxPacketSize); err != nil {
+		return err
 	}
-	return nil
+	return c.check(false)
 }
 
 // serveDatagram is servePacket that also removes file, when not nil, on
@@ -116,7 +116,7 @@ func (c *Config) serveDatagram(pc net.PacketConn, p DatagramProtocol, maxPacketS
 		file.remove()
 		return nil, err
 	}
-	if err := checkDatagramArgs(p, maxPacketSize); err != nil {
+	if err := c.checkDatagramArgs(p, maxPacketSize); err != nil {
 		return fail(err)
 	}
 	if maxPacketSize == 0 {
@@ -145,6 +145,7 @@ func (c *Config) serveDatagram(pc net.PacketConn, p DatagramProtocol, maxPacketS
 	if err := registerDatagramProtocol(d); err != nil {
 		return fail(err)
 	}
+	logListening(c.logger(), d.addr, false)
 	go d.serve()
 	return d, nil
 }
@@ -323,6 +324,7 @@ func (d *DatagramPort) finish() {
 		d.call("StopProtocol", nil, s.StopProtocol)
 	}
 	unregisterDatagramProtocol(d)
+	logStopped(d.cfg.logger(), d.addr, false, nil)
 	close(d.done)
 }
 

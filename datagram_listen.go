@@ -33,7 +33,7 @@ func (c *Config) ListenPacket(network, address string, p DatagramProtocol, maxPa
 	default:
 		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
 	}
-	if err := checkDatagramArgs(p, maxPacketSize); err != nil {
+	if err := c.checkDatagramArgs(p, maxPacketSize); err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
 	var lc net.ListenConfig

@@ -111,20 +111,11 @@ func datagramNetworks() []datagramNetwork {
 		{"udp", func(testing.TB) string { return "127.0.0.1:0" }},
 		{"udp6", func(tb testing.TB) string {
 			tb.Helper()
-			dgSkipWithoutIPv6(tb)
+			skipWithoutIPv6(tb)
 			return "[::1]:0"
 		}},
 		{"unixgram", func(tb testing.TB) string { return filepath.Join(tb.TempDir(), "s") }},
 	}
-}
-
-func dgSkipWithoutIPv6(tb testing.TB) {
-	tb.Helper()
-	pc, err := net.ListenPacket("udp6", "[::1]:0")
-	if err != nil {
-		tb.Skipf("no IPv6 loopback: %v", err)
-	}
-	pc.Close()
 }
 
 // dgListen starts a datagram port and closes it at cleanup.
@@ -361,30 +352,12 @@ func TestDatagramClose(t *testing.T) {
 	})
 }
 
-// dgLogBuffer collects log output from several goroutines.
-type dgLogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *dgLogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *dgLogBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func dgLogConfig(b *dgLogBuffer) *Config {
+func dgLogConfig(b *lockedBuffer) *Config {
 	return &Config{Logger: slog.New(slog.NewTextHandler(b, nil))}
 }
 
 func TestDatagramPanic(t *testing.T) {
-	var logs dgLogBuffer
+	var logs lockedBuffer
 	r := newDgRecorder()
 	r.panicOn = "panic"
 	d := dgListen(t, dgLogConfig(&logs), "udp", "127.0.0.1:0", r, 0)
@@ -416,7 +389,7 @@ func (c dgFailingConn) ReadFrom(b []byte) (int, net.Addr, error) {
 }
 
 func TestDatagramReadError(t *testing.T) {
-	var logs dgLogBuffer
+	var logs lockedBuffer
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

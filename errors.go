@@ -98,7 +98,7 @@ var errDone error = &connError{kind: ErrConnectionDone}
 
 // Argument errors, wrapped in a *net.OpError like every other failure.
 var (
-	errNilFactory  = errors.New("netport: nil Factory")
-	errNilProtocol = fmt.Errorf("%w: nil DatagramProtocol", ErrNoProtocol)
-	errNilListener = errors.New("netport: nil Listener")
+	errNilFactory  error = &configError{msg: "nil Factory"}
+	errNilProtocol error = &configError{msg: "nil DatagramProtocol", also: ErrNoProtocol}
+	errNilListener       = errors.New("netport: nil Listener")
 )

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/netport/netport"
+	"golang.org/x/net/netutil"
 )
 
 // echo writes back every byte it receives.
@@ -51,32 +52,66 @@ func ExampleListen() {
 	// Output: hello
 }
 
-// Config.Listen shapes the socket and the connections: here a backlog, a
-// limit on live connections and an idle timeout.
+// Config.Listen shapes the socket and the connections it serves: here a
+// backlog, a limit on live connections and an idle timeout, after which a
+// silent client is hung up on.
 func ExampleConfig_Listen() {
-	cfg := &netport.Config{Backlog: 128, MaxConns: 1000, IdleTimeout: time.Minute}
+	cfg := &netport.Config{Backlog: 128, MaxConns: 1000, IdleTimeout: 100 * time.Millisecond}
 	p, err := cfg.Listen("tcp", "127.0.0.1:0", echoFactory)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer p.Close()
-	fmt.Println(p.Addr().Network())
-	// Output: tcp
+
+	c, err := net.Dial("tcp", p.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "hello\n")
+	got, err := io.ReadAll(c) // the echo, then EOF once the client is idle
+	fmt.Printf("%q %v\n", got, err)
+	// Output: "hello\n" <nil>
 }
 
-// Serve takes any net.Listener: one made elsewhere, wrapped, or in memory.
+// Serve takes any net.Listener: one made elsewhere, wrapped (here by
+// netutil.LimitListener), or in memory.
 func ExampleServe() {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
 	}
-	p, err := netport.Serve(ln, echoFactory) // the port owns ln from here
+	// The port owns the listener from here, and closes it.
+	tcp, err := netport.Serve(netutil.LimitListener(ln, 100), echoFactory)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer p.Close()
-	fmt.Println(p.Listening())
-	// Output: true
+	defer tcp.Close()
+	ml := netport.NewMemoryListener()
+	mem, err := netport.Serve(ml, echoFactory)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer mem.Close()
+
+	c1, err := net.Dial("tcp", tcp.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c1.Close()
+	c2, err := ml.Dial()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c2.Close()
+	for _, c := range []net.Conn{c1, c2} {
+		fmt.Fprintf(c, "hello over %s\n", c.LocalAddr().Network())
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		fmt.Print(line)
+	}
+	// Output:
+	// hello over tcp
+	// hello over memory
 }
 
 // Handler serves connections in the blocking style of net/http.
@@ -100,20 +135,33 @@ func ExampleHandler() {
 	// Output: hello from tcp
 }
 
-// Shutdown stops accepting, asks every connection to finish and waits for
-// them, up to a limit.
+// Shutdown stops accepting, asks every connection to finish (the client
+// sees the end of its stream) and waits for them, up to a limit.
 func ExamplePort_Shutdown() {
 	p, err := netport.Listen("tcp", "127.0.0.1:0", echoFactory)
 	if err != nil {
 		log.Fatal(err)
 	}
+	c, err := net.Dial("tcp", p.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "hello\n")
+	r := bufio.NewReader(c)
+	line, _ := r.ReadString('\n') // served: the connection is live
+	fmt.Print(line)
+
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := p.Shutdown(ctx); err != nil {
 		log.Print(err)
 	}
-	fmt.Println(p.Listening())
-	// Output: false
+	_, err = r.ReadByte()
+	fmt.Println(err, p.Listening())
+	// Output:
+	// hello
+	// EOF false
 }
 
 // NewMemoryListener serves a protocol without a socket: dial the listener
@@ -215,6 +263,24 @@ func ExampleStringTransport() {
 }
 
 // A RaisingReactor tests how code copes when it cannot listen.
+// A Config that no port can use is refused when the port is made, with an
+// error naming the field.
+func ExampleErrInvalidConfig() {
+	_, err := (&netport.Config{MaxConns: -1}).Listen("tcp", "127.0.0.1:0", echoFactory)
+	fmt.Println(errors.Is(err, netport.ErrInvalidConfig))
+	fmt.Println(err)
+	// Output:
+	// true
+	// listen tcp: netport: invalid configuration: Config.MaxConns is negative (-1)
+}
+
+// A zero RaisingReactor fails too, with ErrReactorRaised.
+func ExampleErrReactorRaised() {
+	_, err := startServer(netport.RaisingReactor{})
+	fmt.Println(errors.Is(err, netport.ErrReactorRaised))
+	// Output: true
+}
+
 func ExampleRaisingReactor() {
 	r := netport.RaisingReactor{Err: &net.OpError{Op: "listen", Net: "tcp", Err: syscall.EADDRINUSE}}
 	_, err := startServer(r)
@@ -244,8 +310,16 @@ func ExampleAdoptStreamPort() {
 		log.Fatal(err)
 	}
 	defer p.Close()
-	fmt.Println(p.Listening())
-	// Output: true
+
+	c, err := net.Dial("tcp", p.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "served by the adopted socket\n")
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	fmt.Print(line)
+	// Output: served by the adopted socket
 }
 
 // Adoption checks the descriptor before anything starts; each refusal
@@ -476,28 +550,12 @@ func ExampleMemoryReactor_ListenMulticast() {
 	// true
 }
 
-// Inherited returns the sockets a service manager passed (systemd socket
-// activation); adopt each with the call that fits it.
+// Inherited returns the sockets a service manager passed by systemd socket
+// activation: none here, since no service manager started this process.
 func ExampleInherited() {
 	socks, err := netport.Inherited()
 	if err != nil {
 		log.Fatal(err) // malformed LISTEN_* variables
-	}
-	for _, s := range socks {
-		switch {
-		case s.Type == syscall.SOCK_STREAM && s.Listening:
-			p, err := netport.AdoptStreamPort(s.FD, s.Family, echoFactory)
-			if err != nil {
-				log.Fatal(err)
-			}
-			defer p.Close()
-		case s.Type == syscall.SOCK_DGRAM:
-			d, err := netport.AdoptDatagramPort(s.FD, s.Family, &datagramEcho{}, 0)
-			if err != nil {
-				log.Fatal(err)
-			}
-			defer d.Close()
-		}
 	}
 	fmt.Println(len(socks), "sockets inherited")
 	// Output: 0 sockets inherited
@@ -520,25 +578,39 @@ func ExampleInspect() {
 	// Output: true true true
 }
 
-// Port.File hands the listening socket to a child process, which adopts
-// it (as descriptor 3) and serves while this process shuts its port down:
-// no client is refused during the handoff.
+// Port.File hands the listening socket over, typically to a child
+// process through exec.Cmd.ExtraFiles (where it is descriptor 3), which
+// adopts it. Here this process adopts it itself: once the old port has
+// shut down, the new one serves the same address.
 func ExamplePort_File() {
-	p, err := netport.Listen("tcp", "127.0.0.1:0", echoFactory)
+	old, err := netport.Listen("tcp4", "127.0.0.1:0", netport.Handler(func(c net.Conn) {
+		fmt.Fprintln(c, "old port")
+	}))
 	if err != nil {
 		log.Fatal(err)
 	}
-	f, err := p.File()
+	f, err := old.File()
 	if err != nil {
 		log.Fatal(err)
 	}
-	cmd := exec.Command("/usr/local/bin/server", "-fd", "3")
-	cmd.ExtraFiles = []*os.File{f}
-	if err := cmd.Start(); err != nil {
-		log.Print(err)
-	}
+	next, err := netport.AdoptStreamPort(int(f.Fd()), syscall.AF_INET, netport.Handler(func(c net.Conn) {
+		fmt.Fprintln(c, "new port")
+	}))
 	f.Close()
-	p.Shutdown(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer next.Close()
+	old.Shutdown(context.Background())
+
+	c, err := net.Dial("tcp4", old.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	fmt.Print(line)
+	// Output: new port
 }
 
 // PeerCredentials tells who is at the other end of a unix socket, so a
@@ -578,8 +650,8 @@ func (ownerOnly) ConnectionLost(error) {}
 
 // Over in-memory connections a protocol's timeouts can be tested in the
 // fake time of a testing/synctest bubble: here an IdleTimeout of one hour
-// fires at once in real time. (synctest.Test needs the test's *testing.T,
-// so this example is compiled but not run; synctest_test.go runs it.)
+// fires at once in real time. synctest.Test needs a test's *testing.T,
+// which an example has not: TestSynctestExample runs testIdle.
 func ExampleNewMemoryListener_synctest() {
 	testIdle := func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
@@ -602,7 +674,15 @@ func ExampleNewMemoryListener_synctest() {
 			}
 		})
 	}
-	_ = testIdle
+	synctestExample = testIdle
+}
+
+// synctestExample is the test ExampleNewMemoryListener_synctest writes.
+var synctestExample func(t *testing.T)
+
+func TestSynctestExample(t *testing.T) {
+	ExampleNewMemoryListener_synctest()
+	synctestExample(t)
 }
 
 // AdoptListener hands an inherited socket to a server that has its own

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -138,11 +137,7 @@ type childProcess struct {
 func startChildProcess(tb testing.TB, name string) *childProcess {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*testTimeout)
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	// A race-enabled binary waits a second before a successful exit
-	// unless told not to; races are still reported.
-	cmd.Env = append(os.Environ(), childEnv+"="+name,
-		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	cmd := childCommand(ctx, name)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()

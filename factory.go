@@ -2,8 +2,11 @@ package netport
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net"
 	"reflect"
+	"runtime/debug"
 	"sync"
 )
 
@@ -29,14 +32,20 @@ func (f FactoryFunc) BuildProtocol(remote net.Addr) Protocol { return f(remote) 
 // starts being used. StartFactory is called once, when the first port
 // serving the factory value has bound its socket successfully, before that
 // port accepts anything. The count is kept per factory value across every
-// port; adopted connections (AdoptStreamConnection) do not count.
+// port; adopted connections (AdoptStreamConnection) do not count. A panic
+// in StartFactory is recovered and logged, and the port does not start:
+// Listen, Serve or AdoptStreamPort returns an error saying so, having
+// closed the socket, and the next port serving the factory calls
+// StartFactory again.
 type FactoryStarter interface {
 	StartFactory()
 }
 
 // FactoryStopper is implemented by a factory that wants to know when the
 // last port serving it has stopped listening. StopFactory is called once
-// for every StartFactory, after that port's accept goroutine has ended.
+// for every StartFactory, after that port's accept goroutine has ended and
+// its BuildProtocol calls have returned; no BuildProtocol of that port
+// starts afterwards. A panic in StopFactory is recovered and logged.
 type FactoryStopper interface {
 	StopFactory()
 }
@@ -176,7 +185,8 @@ type factoryCount struct {
 func (fc *factoryCount) unusedLocked() bool { return fc.refs == 0 && fc.n == 0 }
 
 // countFactory runs fn with f's entry locked; it makes the entry when
-// needed and drops it once nothing uses it.
+// needed and drops it once nothing uses it. fn must not panic: the
+// factory's callbacks run under callFactory.
 func countFactory(key any, fn func(fc *factoryCount)) {
 	factoryUse.Lock()
 	fc := factoryUse.m[key]
@@ -201,46 +211,94 @@ func countFactory(key any, fn func(fc *factoryCount)) {
 	factoryUse.Unlock()
 }
 
+// callFactory runs StartFactory or StopFactory, turning a panic into an
+// error, logged with its stack as every recovered panic is.
+func callFactory(log *slog.Logger, addr net.Addr, name string, fn func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: %w", name, panicError(r))
+			log.Error("netport: panic in factory", "callback", name, "addr", logAddr(addr),
+				"panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	fn()
+	return nil
+}
+
 // startFactory counts a port that starts serving f and calls StartFactory
 // when it is the first. It reports whether the port was counted, so that
-// the port calls stopFactory exactly once when it stops.
-func startFactory(f Factory) bool {
+// the port calls stopFactory exactly once when it stops. When StartFactory
+// panics the port is not counted and the error says so: the port must not
+// start.
+func startFactory(log *slog.Logger, addr net.Addr, f Factory) (counted bool, err error) {
 	s, hasStart := f.(FactoryStarter)
 	_, hasStop := f.(FactoryStopper)
 	if !hasStart && !hasStop {
-		return false
+		return false, nil
+	}
+	start := func() error {
+		if !hasStart {
+			return nil
+		}
+		return callFactory(log, addr, "StartFactory", s.StartFactory)
 	}
 	if !reflect.ValueOf(f).Comparable() {
 		// Not a valid map key (a struct holding a slice, say): counted
 		// per port instead.
-		if hasStart {
-			s.StartFactory()
+		if err := start(); err != nil {
+			return false, err
 		}
-		return true
+		return true, nil
 	}
 	countFactory(f, func(fc *factoryCount) {
-		if fc.n++; fc.n == 1 && hasStart {
-			s.StartFactory()
+		if fc.n++; fc.n == 1 {
+			if err = start(); err != nil {
+				// Not started: the next port to serve f is the first.
+				fc.n--
+			}
 		}
 	})
-	return true
+	return err == nil, err
 }
 
 // stopFactory undoes startFactory and calls StopFactory for the last port.
-func stopFactory(f Factory) {
+// A panic in StopFactory is logged and goes no further: the port has
+// stopped all the same.
+func stopFactory(log *slog.Logger, addr net.Addr, f Factory) {
 	s, hasStop := f.(FactoryStopper)
-	if !reflect.ValueOf(f).Comparable() {
+	stop := func() {
 		if hasStop {
-			s.StopFactory()
+			callFactory(log, addr, "StopFactory", s.StopFactory)
 		}
+	}
+	if !reflect.ValueOf(f).Comparable() {
+		stop()
 		return
 	}
 	countFactory(f, func(fc *factoryCount) {
-		if fc.n--; fc.n == 0 && hasStop {
-			s.StopFactory()
+		if fc.n--; fc.n == 0 {
+			stop()
 		}
 	})
 }
+
+// startBuild is called by a connection's goroutine before BuildProtocol.
+// It reports false once the port has begun to close: a connection whose
+// build has not started by then is closed unserved, so that no protocol is
+// built after Close has returned or after StopFactory ran. Otherwise the
+// build is counted until endBuild, and Close waits for it.
+func (p *Port) startBuild() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing.Load() {
+		return false
+	}
+	p.builds.Add(1)
+	return true
+}
+
+// endBuild ends what startBuild counted.
+func (p *Port) endBuild() { p.builds.Done() }
 
 // Handler adapts the blocking style of net/http handlers: serve runs on
 // the connection's own goroutine with the accepted connection (after the

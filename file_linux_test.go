@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"os/exec"
 	"syscall"
 	"testing"
 	"time"
@@ -58,10 +57,7 @@ func TestPortFile(t *testing.T) {
 			// kernel, out of Close's reach.
 			ctx, cancel := contextWithTimeout(testTimeout)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, os.Args[0])
-			// Under -race a child exiting 0 would sleep a second first.
-			cmd.Env = append(os.Environ(), childEnv+"=listening-fd3",
-				"GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
+			cmd := childCommand(ctx, "listening-fd3")
 			cmd.ExtraFiles = []*os.File{f}
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("child: %v\n%s", err, out)

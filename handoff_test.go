@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -106,8 +105,7 @@ func TestHandoffToChildProcess(t *testing.T) {
 	if err != nil {
 		t.Fatalf("File: %v", err)
 	}
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), childEnv+"=handoff")
+	cmd := childCommand(context.Background(), "handoff")
 	cmd.ExtraFiles = []*os.File{f}
 	cmd.Stderr = os.Stderr
 	stdin, _ := cmd.StdinPipe()

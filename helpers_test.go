@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // testTimeout bounds every wait in the tests: a hang fails instead of
@@ -150,6 +152,31 @@ func readFull(c net.Conn, b []byte) (int, error) {
 	return n, nil
 }
 
+// byIdentity makes cmp.Diff compare what the MemoryReactor's records hold
+// (ports, connections, factories, protocols, listeners) by identity: the
+// record must hold the very value the call was given or returned.
+var byIdentity = cmp.Options{
+	cmp.Comparer(func(a, b *Port) bool { return a == b }),
+	cmp.Comparer(func(a, b *Conn) bool { return a == b }),
+	cmp.Comparer(func(a, b *DatagramPort) bool { return a == b }),
+	cmp.Comparer(func(a, b Factory) bool { return a == b }),
+	cmp.Comparer(func(a, b DatagramProtocol) bool { return a == b }),
+	cmp.Comparer(func(a, b net.Listener) bool { return a == b }),
+	cmp.Comparer(func(a, b net.Conn) bool { return a == b }),
+	cmp.Comparer(func(a, b net.PacketConn) bool { return a == b }),
+}
+
+// countFDs returns the number of descriptors this process has open,
+// skipping the test where they cannot be counted.
+func countFDs(tb testing.TB) int {
+	tb.Helper()
+	fds, err := openDescriptors()
+	if err != nil {
+		tb.Skipf("cannot count descriptors: %v", err)
+	}
+	return len(fds)
+}
+
 // hasIPv6 reports whether the machine can listen on [::1].
 func hasIPv6() bool {
 	ln, err := net.Listen("tcp6", "[::1]:0")
@@ -158,4 +185,12 @@ func hasIPv6() bool {
 	}
 	ln.Close()
 	return true
+}
+
+// skipWithoutIPv6 skips the test when the machine cannot listen on ::1.
+func skipWithoutIPv6(tb testing.TB) {
+	tb.Helper()
+	if !hasIPv6() {
+		tb.Skip("no IPv6 loopback")
+	}
 }

@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 )
 
@@ -91,8 +91,12 @@ func TestInspect(t *testing.T) {
 			}
 			fd := tc.fd(t)
 			tc.want.FD = fd
-			if got, err := Inspect(fd); err != nil || got != tc.want {
-				t.Errorf("got %+v, %v; want %+v, nil", got, err, tc.want)
+			got, err := Inspect(fd)
+			if err != nil {
+				t.Fatalf("Inspect(%d): %v", fd, err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Inspect(%d) mismatch (-want +got):\n%s", fd, diff)
 			}
 		})
 	}
@@ -260,8 +264,8 @@ func childInherited() int {
 		{FD: 4, Name: "b", Family: unix.AF_UNIX, Type: unix.SOCK_STREAM, Listening: true},
 	}
 	infos, err := Inherited()
-	if err != nil || !slices.Equal(infos, want) {
-		c.errorf("Inherited: got %+v, %v; want %+v, nil", infos, err, want)
+	if diff := cmp.Diff(want, infos); err != nil || diff != "" {
+		c.errorf("Inherited: error %v, mismatch (-want +got):\n%s", err, diff)
 	}
 	for _, v := range listenVars {
 		if val, ok := os.LookupEnv(v); ok {
@@ -317,15 +321,7 @@ func runChild(tb testing.TB, name string, env []string, files ...*os.File) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), adoptTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if !slices.Contains(listenVars, k) && k != setListenPIDEnv && k != childEnv {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, childEnv+"="+name)
-	cmd.Env = append(cmd.Env, env...)
+	cmd := childCommand(ctx, name, env...)
 	cmd.ExtraFiles = files
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("child %s: %v\n%s", name, err, out)

@@ -230,19 +230,9 @@ func TestServeErrors(t *testing.T) {
 	}
 }
 
-// openFDs counts this process's open descriptors.
-func openFDs(tb testing.TB) int {
-	tb.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		tb.Skipf("/proc/self/fd: %v", err)
-	}
-	return len(ents)
-}
-
 func TestFailedListensLeakNoDescriptor(t *testing.T) {
 	bad := badListens(t)
-	before := openFDs(t)
+	before := countFDs(t)
 	for i := 0; i < 100; i++ {
 		tt := bad[i%len(bad)]
 		if p, err := Listen(tt.network, tt.address, tt.f); err == nil {
@@ -250,7 +240,7 @@ func TestFailedListensLeakNoDescriptor(t *testing.T) {
 			t.Fatalf("Listen(%q, %q) succeeded; want an error", tt.network, tt.address)
 		}
 	}
-	if after := openFDs(t); after != before {
+	if after := countFDs(t); after != before {
 		t.Fatalf("open descriptors: got %d after 100 failed Listens; want %d as before", after, before)
 	}
 }

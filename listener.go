@@ -28,6 +28,15 @@ const (
 // made with it. The zero value works, each zero field meaning what its
 // comment says, and a nil *Config behaves as a zero one. A Config must not
 // be changed after its first use. *Config implements [Reactor].
+//
+// Every call that takes a Config checks it first: a negative number or
+// duration, or a TLS configuration with no certificate, is refused with an
+// error wrapping [ErrInvalidConfig] that names the field.
+//
+// TCP connections are served with net's defaults unless a field says
+// otherwise: TCP_NODELAY is set (net's default; Transport.Conn gives the
+// *net.TCPConn for SetNoDelay), and keep-alive probes are sent after
+// KeepAlive of silence.
 type Config struct {
 	// Backlog is the listen(2) backlog of fresh stream sockets; 0 means the
 	// system maximum, as net.Listen uses. Adopted sockets keep theirs.
@@ -76,7 +85,15 @@ type Config struct {
 	// DefaultReadBufferSize.
 	ReadBufferSize int
 
-	// Logger receives accept errors and recovered panics; nil means
+	// KeepAlive is the TCP keep-alive period of accepted connections, as in
+	// net.ListenConfig: 0 keeps net's default ([DefaultKeepAlive], probes
+	// enabled), a negative value disables keep-alive probes. It is set on
+	// the connection's own goroutine before BuildProtocol (after a TLS
+	// handshake); adopted connections keep what they have.
+	KeepAlive time.Duration
+
+	// Logger receives one Info line when a port starts listening and one
+	// when it stops, accept errors and recovered panics; nil means
 	// slog.Default().
 	Logger *slog.Logger
 
@@ -122,10 +139,12 @@ func (c *Config) readBufferSize() int {
 // StartFactory is called (when f has it and the port is the first to serve
 // f) only after the socket is bound and listening. On error nothing is left
 // open and the error is a *net.OpError with Op "listen" wrapping the cause,
-// so that errors.Is(err, syscall.EADDRINUSE) works.
+// so that errors.Is(err, syscall.EADDRINUSE) works: ErrInvalidConfig for a
+// nil f or a Config it cannot use (checked before any socket is made), and
+// an error saying so when StartFactory panics.
 func (c *Config) Listen(network, address string, f Factory) (*Port, error) {
-	if f == nil {
-		return nil, &net.OpError{Op: "listen", Net: network, Err: errNilFactory}
+	if err := c.checkStream(f); err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
 	switch network {
 	case "tcp", "tcp4", "tcp6", "unix":
@@ -136,7 +155,7 @@ func (c *Config) Listen(network, address string, f Factory) (*Port, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.serve(ln, f, file)
+	return c.serve("listen", ln, f, file)
 }
 
 // Serve serves connections from ln with f until the port is closed; the
@@ -146,15 +165,17 @@ func (c *Config) Listen(network, address string, f Factory) (*Port, error) {
 //
 // With Config.TLS set, each accepted connection is wrapped with tls.Server.
 // Backlog, ReusePort and UnixMode do not apply: the socket exists already.
+// Errors are *net.OpError with Op "serve": ErrInvalidConfig for a nil f or
+// a Config it cannot use, or a StartFactory that panicked.
 func (c *Config) Serve(ln net.Listener, f Factory) (*Port, error) {
 	if ln == nil {
 		return nil, &net.OpError{Op: "serve", Err: errNilListener}
 	}
-	if f == nil {
+	if err := c.checkStream(f); err != nil {
 		ln.Close()
-		return nil, &net.OpError{Op: "serve", Net: ln.Addr().Network(), Addr: ln.Addr(), Err: errNilFactory}
+		return nil, &net.OpError{Op: "serve", Net: ln.Addr().Network(), Addr: ln.Addr(), Err: err}
 	}
-	return c.serve(ln, f, nil)
+	return c.serve("serve", ln, f, nil)
 }
 
 // Listen calls Config.Listen with a zero Config.

@@ -1,8 +1,12 @@
 package netport
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -27,6 +31,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(run())
 	}
+	// Ports log a line when they start and stop: keep the default
+	// logger, which tests with a nil Config use, to warnings and errors.
+	slog.SetLogLoggerLevel(slog.LevelWarn)
 	// The runtime opens some descriptors only on first use (the network
 	// poller's): open them now so that they are not counted as a leak.
 	warmUpDescriptors()
@@ -46,4 +53,24 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// childCommand returns a command that runs the test binary as the child
+// routine name, killed when ctx ends. The child gets this process's
+// environment without its socket-activation and child variables, with
+// GORACE=atexit_sleep_ms=0 (a race-enabled binary otherwise waits a second
+// before exiting 0; races are still reported), and then env.
+func childCommand(ctx context.Context, name string, env ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "LISTEN_") || strings.HasPrefix(k, "NETPORT_TEST_") || k == "GORACE" {
+			continue
+		}
+		cmd.Env = append(cmd.Env, kv)
+	}
+	cmd.Env = append(cmd.Env, childEnv+"="+name,
+		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	cmd.Env = append(cmd.Env, env...)
+	return cmd
 }

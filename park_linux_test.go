@@ -8,8 +8,11 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // waitParked waits until c has given up its goroutine, failing tb after
@@ -130,9 +133,25 @@ func TestParkedEndedFromAnotherGoroutine(t *testing.T) {
 
 // TestParkedLoseConnectionLingers: data the peer sent after the
 // connection parked is unread when LoseConnection comes, so it must send
-// FIN and linger rather than reset the peer.
+// FIN and linger rather than reset the peer (a reset would lose "bye").
 func TestParkedLoseConnectionLingers(t *testing.T) {
-	f := newHookFactory(nil, nil)
+	unreadSent := make(chan struct{})
+	hookErr := make(chan error, 1)
+	f := newHookFactory(nil, func(tr Transport, b []byte) {
+		if string(b) != "wake" {
+			return
+		}
+		tr.Write([]byte("ok"))
+		select {
+		case <-unreadSent:
+		case <-time.After(testTimeout):
+		}
+		// The peer's next bytes are in the socket, unread, when
+		// LoseConnection comes.
+		hookErr <- waitSocketReadable(tr.Conn())
+		tr.Write([]byte("bye"))
+		tr.LoseConnection()
+	})
 	p := listen(t, nil, "tcp", "127.0.0.1:0", f)
 	client := dial(t, p)
 	if _, err := client.Write([]byte("hello")); err != nil {
@@ -142,17 +161,57 @@ func TestParkedLoseConnectionLingers(t *testing.T) {
 	c := recv(t, h.made).(*Conn)
 	recv(t, h.data)
 	waitParked(t, c)
-	// Held by the poller (not parked) or parked again: either way,
-	// LoseConnection must end it gracefully.
-	c.Write([]byte("bye"))
-	c.LoseConnection()
-	if got := readAll(t, client); string(got) != "bye" {
-		t.Fatalf("client read %q; want \"bye\" then EOF", got)
+	if _, err := client.Write([]byte("wake")); err != nil {
+		t.Fatal(err)
+	}
+	ok := make([]byte, 2)
+	if _, err := io.ReadFull(client, ok); err != nil || string(ok) != "ok" {
+		t.Fatalf("client read %q, %v; want \"ok\"", ok, err)
+	}
+	if _, err := client.Write([]byte("unread")); err != nil {
+		t.Fatal(err)
+	}
+	close(unreadSent)
+	if err := recv(t, hookErr); err != nil {
+		t.Fatalf("waiting for the unread data: %v", err)
+	}
+	if got, err := io.ReadAll(client); err != nil || string(got) != "bye" {
+		t.Fatalf("client read %q, %v; want \"bye\" then EOF, no reset", got, err)
 	}
 	client.Close()
 	if reason := recv(t, h.lost); !errors.Is(reason, ErrConnectionDone) {
 		t.Fatalf("ConnectionLost(%v); want ErrConnectionDone", reason)
 	}
+}
+
+// waitSocketReadable waits, up to testTimeout, until nc's socket has data
+// to read, without reading it.
+func waitSocketReadable(nc net.Conn) error {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return fmt.Errorf("%T has no descriptor", nc)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var n int
+	var perr error
+	if err := rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			n, perr = unix.Poll(fds, int(testTimeout/time.Millisecond))
+			if perr != unix.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if perr != nil || n == 0 {
+		return fmt.Errorf("poll: got %d, %v; want the socket readable", n, perr)
+	}
+	return nil
 }
 
 func TestParkedWriteFromAnotherGoroutine(t *testing.T) {

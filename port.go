@@ -26,7 +26,8 @@ type Port struct {
 	file    *socketFile // socket file this port created, removed on close
 	log     *slog.Logger
 	bufs    *bufferPool
-	counted bool // StartFactory was counted for this port
+	counted bool  // StartFactory was counted for this port
+	stopErr error // the accept error that stopped the port; written before done is closed
 
 	closing   atomic.Bool
 	closeOnce sync.Once
@@ -41,6 +42,7 @@ type Port struct {
 	paused bool               // guarded by mu
 	resume chan struct{}      // guarded by mu: closed by ResumeProducing
 	wg     sync.WaitGroup     // one count per connection goroutine
+	builds sync.WaitGroup     // one count per BuildProtocol under way (startBuild)
 
 	epoch     atomic.Uint32 // the sweeper's ticks, from 1 (park.go)
 	sweepStop chan struct{} // guarded by mu: closed to end the sweeper; nil when none runs
@@ -52,8 +54,10 @@ type Port struct {
 	base  context.Context // from Config.BaseContext, set before accepting (context.go)
 }
 
-// serve is the one loop behind every kind of Port.
-func (c *Config) serve(ln net.Listener, f Factory, file *socketFile) (*Port, error) {
+// serve is the one loop behind every kind of Port. From the call on, ln
+// belongs to the port: on error (StartFactory panicked) it is closed and
+// file removed, and the error is a *net.OpError with the given Op.
+func (c *Config) serve(op string, ln net.Listener, f Factory, file *socketFile) (*Port, error) {
 	p := &Port{
 		cfg:     c,
 		ln:      ln,
@@ -72,6 +76,13 @@ func (c *Config) serve(ln net.Listener, f Factory, file *socketFile) (*Port, err
 		file.remove()
 		return nil, err
 	}
+	counted, err := startFactory(p.log, p.addr, f)
+	if err != nil {
+		ln.Close()
+		file.remove()
+		return nil, &net.OpError{Op: op, Net: p.addr.Network(), Addr: p.addr, Err: err}
+	}
+	p.counted = counted
 	if c != nil && c.MaxConns > 0 {
 		p.slots = make(chan struct{}, c.MaxConns)
 	}
@@ -80,7 +91,7 @@ func (c *Config) serve(ln net.Listener, f Factory, file *socketFile) (*Port, err
 		p.reserve = reserveFD()
 	}
 	p.epoch.Store(1) // 0 in a connection's blockedAt means "not waiting"
-	p.counted = startFactory(f)
+	logListening(p.log, p.addr, c.tlsKind())
 	go p.acceptLoop()
 	return p, nil
 }
@@ -119,10 +130,15 @@ func (p *Port) String() string {
 
 // Close stops listening: it closes the listening socket (or, for an adopted
 // one, this port's duplicate of it), removes a unix socket file the port
-// created, waits for the accept goroutine to end and calls StopFactory when
-// this was the last port serving the factory. Connections already accepted
-// are left alone; Shutdown ends them too. Close is idempotent: later calls
-// return nil. The error is the listener's close error, if any.
+// created, waits for the accept goroutine to end and for BuildProtocol
+// calls under way to return, and calls StopFactory when this was the last
+// port serving the factory. No BuildProtocol starts once Close has begun:
+// a connection accepted but not yet given to BuildProtocol is closed
+// unserved. Connections already built are left alone; Shutdown ends them
+// too. Because it waits for BuildProtocol, Close must not be called from
+// inside BuildProtocol (start it on a goroutine of its own there). Close
+// is idempotent: later calls return nil. The error is the listener's close
+// error, if any.
 func (p *Port) Close() error {
 	first := false
 	p.closeOnce.Do(func() {
@@ -142,7 +158,11 @@ func (p *Port) StopProducing() { p.Close() }
 // stop starts closing: it wakes the accept goroutine and closes the
 // listener, which the goroutine's cleanup then finishes.
 func (p *Port) stop() {
+	// Under mu, so that startBuild sees either closing or a count that
+	// finish waits for.
+	p.mu.Lock()
 	p.closing.Store(true)
+	p.mu.Unlock()
 	close(p.closed)
 	if m, ok := p.ln.(interface{ stopAccepting() error }); ok {
 		// An in-memory listener's Close ends the connections it handed
@@ -274,6 +294,11 @@ func (p *Port) acceptLoop() {
 			if errors.Is(err, os.ErrDeadlineExceeded) && p.pauseRequested() {
 				continue
 			}
+			if errors.Is(err, net.ErrClosed) {
+				// The listener was closed under the port (a MemoryListener's
+				// Close, say): a normal stop, which finish logs.
+				return
+			}
 			p.stats.acceptErrors.Add(1)
 			switch {
 			case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE):
@@ -283,7 +308,8 @@ func (p *Port) acceptLoop() {
 			case isTemporary(err):
 				p.acceptLog.log(p.log, "netport: accept failed; retrying", p.addr, err)
 			default:
-				p.log.Error("netport: accept failed; port stopped", "addr", p.addr.String(), "err", err)
+				p.log.Error("netport: accept failed; port stopped", "addr", logAddr(p.addr), "err", err)
+				p.stopErr = err
 				return
 			}
 			delay = nextDelay(delay)
@@ -398,14 +424,18 @@ func (p *Port) forget(c *Conn) {
 }
 
 // finish runs when the accept goroutine returns, for any reason.
+// StopFactory comes after every BuildProtocol under way has returned, and
+// none starts after it (startBuild).
 func (p *Port) finish() {
 	p.closeOnce.Do(p.stop)
 	p.file.remove()
 	releaseFD(p.reserve)
 	p.reserve = -1
+	p.builds.Wait()
 	if p.counted {
-		stopFactory(p.factory)
+		stopFactory(p.log, p.addr, p.factory)
 	}
+	logStopped(p.log, p.addr, p.cfg.tlsKind(), p.stopErr)
 	close(p.done)
 }
 

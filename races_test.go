@@ -240,6 +240,14 @@ func TestRaceCloseDuringPause(t *testing.T) {
 			checkLeaks(t)
 			raceLoop(t, 1000, func(i int) {
 				p, dial := tt.listen(t, nil, plainEchoFactory, i)
+				// One client is there before the pausing starts, so that no
+				// round runs without one, whatever the hammer's timing.
+				first, err := dial()
+				if err != nil {
+					t.Fatalf("round %d: dial: %v", i, err)
+				}
+				firstDone := make(chan error, 1)
+				go func() { firstDone <- echoOrClosed(first) }()
 				toggled := make(chan struct{})
 				go func() {
 					defer close(toggled)
@@ -260,6 +268,9 @@ func TestRaceCloseDuringPause(t *testing.T) {
 				waitClosed(t, toggled, "PauseProducing and ResumeProducing after Close")
 				if err := wait(); err != nil {
 					t.Errorf("round %d: %v", i, err)
+				}
+				if err := recv(t, firstDone); err != nil {
+					t.Errorf("round %d: the first client: %v", i, err)
 				}
 				shutdown(t, p)
 			})

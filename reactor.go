@@ -1,6 +1,7 @@
 package netport
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -154,8 +155,12 @@ func (r *MemoryReactor) Serve(ln net.Listener, f Factory) (*Port, error) {
 
 // AdoptStreamPort records the call and serves f on a new MemoryListener,
 // which Dial reaches with network "fd" and the descriptor number as the
-// address. The descriptor is not touched.
+// address. The descriptor is not touched, but family is checked as the
+// real call checks it: an unknown one gives ErrUnsupportedAddressFamily.
 func (r *MemoryReactor) AdoptStreamPort(fd, family int, f Factory) (*Port, error) {
+	if err := checkAdoptFamily(family); err != nil {
+		return nil, &net.OpError{Op: "adopt", Net: "memory", Err: err}
+	}
 	ln := NewMemoryListener()
 	p, err := r.Config.Serve(ln, f)
 	if err != nil {
@@ -170,11 +175,15 @@ func (r *MemoryReactor) AdoptStreamPort(fd, family int, f Factory) (*Port, error
 
 // AdoptStreamConnection records the call and serves f on one end of a new
 // in-memory connection; the other end is the call's Peer. As the real
-// call, it returns ErrNoProtocol when f builds none. The descriptor is not
-// touched.
+// call, it checks Config and family first (ErrInvalidConfig,
+// ErrUnsupportedAddressFamily) and returns ErrNoProtocol when f builds
+// none. The descriptor is not touched.
 func (r *MemoryReactor) AdoptStreamConnection(fd, family int, f Factory) (*Conn, error) {
-	if f == nil {
-		return nil, &net.OpError{Op: "adopt", Net: "memory", Err: errNilFactory}
+	if err := r.Config.checkStream(f); err != nil {
+		return nil, &net.OpError{Op: "adopt", Net: "memory", Err: err}
+	}
+	if err := checkAdoptFamily(family); err != nil {
+		return nil, &net.OpError{Op: "adopt", Net: "memory", Err: err}
 	}
 	peer, local, err := memoryConnPair()
 	if err != nil {
@@ -193,8 +202,15 @@ func (r *MemoryReactor) AdoptStreamConnection(fd, family int, f Factory) (*Conn,
 
 // AdoptDatagramPort records the call and serves p on one end of a new
 // in-memory packet pipe; the other end is the call's Peer. The descriptor
-// is not touched.
+// is not touched, but family is checked as the real call checks it: an
+// unknown one gives ErrUnsupportedAddressFamily.
 func (r *MemoryReactor) AdoptDatagramPort(fd, family int, p DatagramProtocol, maxPacketSize int) (*DatagramPort, error) {
+	if err := r.Config.checkDatagramArgs(p, maxPacketSize); err != nil {
+		return nil, &net.OpError{Op: "adopt", Net: "memory", Err: err}
+	}
+	if err := checkAdoptFamily(family); err != nil {
+		return nil, &net.OpError{Op: "adopt", Net: "memory", Err: err}
+	}
 	return r.datagram(DatagramCall{FD: fd, Family: family, Protocol: p, MaxPacketSize: maxPacketSize})
 }
 
@@ -302,37 +318,49 @@ func memoryConnPair() (client, server net.Conn, err error) {
 	return client, res.c, nil
 }
 
-// RaisingReactor is a [Reactor] whose every method returns Err, to test
-// how code copes when it cannot listen or adopt.
+// RaisingReactor is a [Reactor] whose every method fails, to test how code
+// copes when it cannot listen or adopt. Every method returns Err, or
+// [ErrReactorRaised] when Err is nil, so that a zero RaisingReactor{}
+// fails too.
 type RaisingReactor struct {
 	Err error
 }
 
-// Listen returns r.Err.
-func (r RaisingReactor) Listen(string, string, Factory) (*Port, error) { return nil, r.Err }
+// ErrReactorRaised is what a RaisingReactor with a nil Err returns.
+var ErrReactorRaised = errors.New("netport: RaisingReactor refused the call")
 
-// Serve closes ln, as a failing Config.Serve does, and returns r.Err.
+func (r RaisingReactor) err() error {
+	if r.Err == nil {
+		return ErrReactorRaised
+	}
+	return r.Err
+}
+
+// Listen returns r.Err (ErrReactorRaised when nil).
+func (r RaisingReactor) Listen(string, string, Factory) (*Port, error) { return nil, r.err() }
+
+// Serve closes ln, as a failing Config.Serve does, and returns r.Err (ErrReactorRaised when nil).
 func (r RaisingReactor) Serve(ln net.Listener, _ Factory) (*Port, error) {
 	if ln != nil {
 		ln.Close()
 	}
-	return nil, r.Err
+	return nil, r.err()
 }
 
-// AdoptStreamPort returns r.Err.
-func (r RaisingReactor) AdoptStreamPort(int, int, Factory) (*Port, error) { return nil, r.Err }
+// AdoptStreamPort returns r.Err (ErrReactorRaised when nil).
+func (r RaisingReactor) AdoptStreamPort(int, int, Factory) (*Port, error) { return nil, r.err() }
 
-// AdoptStreamConnection returns r.Err.
+// AdoptStreamConnection returns r.Err (ErrReactorRaised when nil).
 func (r RaisingReactor) AdoptStreamConnection(int, int, Factory) (*Conn, error) {
-	return nil, r.Err
+	return nil, r.err()
 }
 
-// AdoptDatagramPort returns r.Err.
+// AdoptDatagramPort returns r.Err (ErrReactorRaised when nil).
 func (r RaisingReactor) AdoptDatagramPort(int, int, DatagramProtocol, int) (*DatagramPort, error) {
-	return nil, r.Err
+	return nil, r.err()
 }
 
-// ListenPacket returns r.Err.
+// ListenPacket returns r.Err (ErrReactorRaised when nil).
 func (r RaisingReactor) ListenPacket(string, string, DatagramProtocol, int) (*DatagramPort, error) {
-	return nil, r.Err
+	return nil, r.err()
 }

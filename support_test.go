@@ -36,6 +36,20 @@ func quiet[T any](tb testing.TB, ch <-chan T, what string) {
 	}
 }
 
+// acceptSignal wraps a listener and reports every accepted connection.
+type acceptSignal struct {
+	net.Listener
+	accepted chan net.Conn
+}
+
+func (l *acceptSignal) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted <- c
+	}
+	return c, err
+}
+
 // lockedBuffer collects log output written from many goroutines.
 type lockedBuffer struct {
 	mu sync.Mutex

@@ -52,15 +52,25 @@ func TestTLSEcho(t *testing.T) {
 	}
 }
 
+// TestTLSStalledHandshakeDelaysNobody: a client the port has accepted
+// first, and which never sends its ClientHello, delays no other client,
+// and is still waited for (not dropped) meanwhile.
 func TestTLSStalledHandshakeDelaysNobody(t *testing.T) {
 	server, client := testTLS(t)
 	f := newHookFactory(nil, echoData)
-	p := listen(t, &Config{TLS: server}, "tcp", "127.0.0.1:0", f)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := &acceptSignal{Listener: ln, accepted: make(chan net.Conn, 2)}
+	p := serve(t, &Config{TLS: server}, sig, f)
 	stalled := dial(t, p) // connects, never sends its ClientHello
+	recv(t, sig.accepted) // the port has taken it first
 	roundTrip(t, dialTLS(t, p, client), []byte("not delayed"))
-	recv(t, f.built)
-	if len(f.built) != 0 {
-		t.Fatalf("BuildProtocol called for the stalled client")
+	stalled.SetReadDeadline(time.Now().Add(quietPeriod))
+	var ne net.Error
+	if _, err := stalled.Read(make([]byte, 1)); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("stalled client read: got %v; want a timeout (the server still waits for its handshake)", err)
 	}
 	stalled.Close()
 }

@@ -6,7 +6,9 @@
 // "listening NETWORK ADDRESS", so that a script can learn a port 0
 // address; logs go to standard error. SIGINT or SIGTERM shuts every port
 // down gracefully (at most 5 s) and exits 0. Bad flags, or a socket it
-// cannot use, print a one-line error and exit with status 2.
+// cannot use, print a one-line error and exit with status 2; after a bad
+// flag the usage follows. -h prints the usage to standard output and
+// exits 0.
 //
 // SIGHUP restarts it without refusing a client: it starts its own binary
 // again with the same arguments, handing the new process every port (as
@@ -119,11 +121,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	inetd := fs.Bool("inetd", false, "serve the connected socket on standard input, then exit")
 	fs.Var(&fds, "fd", "adopt descriptor `N`, whatever it is (repeatable)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(fs, stdout)
+			return 0
+		}
 		fmt.Fprintf(stderr, "netport-echo: %v\n", err)
+		usage(fs, stderr)
 		return 2
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "netport-echo: unexpected argument %q\n", fs.Arg(0))
+		usage(fs, stderr)
 		return 2
 	}
 
@@ -149,6 +157,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	s.serve(ctx, hup, args, !*inetd && len(fds) == 0)
 	s.shutdown()
 	return 0
+}
+
+// usage prints how to run the command and its flags to w.
+func usage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintln(w, "Usage: netport-echo [-listen NETWORK:ADDRESS]... [-inetd] [-fd N]...")
+	fmt.Fprintln(w, "Echoes every byte and datagram back; with no flags and no inherited sockets")
+	fmt.Fprintln(w, "it listens on tcp 127.0.0.1:7007.")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
 }
 
 // wait returns on a signal, or once everything served has ended.

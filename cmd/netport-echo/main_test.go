@@ -92,7 +92,10 @@ func start(tb testing.TB, setup func(*exec.Cmd), argv ...string) *proc {
 		}
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), runEnv+"=1")
+	// A race-enabled binary waits a second before exiting 0 unless told
+	// not to; races are still reported.
+	cmd.Env = append(os.Environ(), runEnv+"=1",
+		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	s := &proc{cmd: cmd, lines: make(chan string, 16), stderr: newSyncBuffer(), exited: make(chan struct{})}
 	cmd.Stderr = s.stderr
 	if setup != nil {
@@ -288,23 +291,53 @@ func TestSIGTERMShutsDownGracefully(t *testing.T) {
 }
 
 func TestBadFlagsExitTwo(t *testing.T) {
-	for _, args := range [][]string{
-		{"-listen", "sctp:127.0.0.1:1"},
-		{"-listen", "tcp"},
-		{"-listen", "tcp:nonsense"},
-		{"-fd", "x"},
-		{"-nosuchflag"},
-		{"stray"},
-		{"-fd", "99"}, // not open
+	for _, tt := range []struct {
+		args  []string
+		usage bool // a flag error: the usage follows the error line
+	}{
+		{[]string{"-listen", "sctp:127.0.0.1:1"}, true},
+		{[]string{"-listen", "tcp"}, true},
+		{[]string{"-listen", "tcp:nonsense"}, true},
+		{[]string{"-fd", "x"}, true},
+		{[]string{"-nosuchflag"}, true},
+		{[]string{"stray"}, true},
+		{[]string{"-fd", "99"}, false}, // not open: a socket it cannot use
 	} {
-		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			s := start(t, nil, append([]string{"SELF"}, args...)...)
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			s := start(t, nil, append([]string{"SELF"}, tt.args...)...)
 			if code := s.wait(t); code != 2 {
 				t.Fatalf("exit status %d; want 2", code)
 			}
-			msg := strings.TrimSpace(s.stderr.String())
-			if strings.Count(msg, "\n") != 0 || !strings.HasPrefix(msg, "netport-echo: ") {
-				t.Fatalf("stderr %q; want one line starting with netport-echo:", msg)
+			first, rest, _ := strings.Cut(strings.TrimSpace(s.stderr.String()), "\n")
+			if !strings.HasPrefix(first, "netport-echo: ") {
+				t.Fatalf("stderr %q; want a first line starting with netport-echo:", s.stderr.String())
+			}
+			if hasUsage := strings.HasPrefix(rest, "Usage: netport-echo"); hasUsage != tt.usage || (!tt.usage && rest != "") {
+				t.Fatalf("stderr %q; want the error line%s", s.stderr.String(), map[bool]string{true: " and the usage", false: " only"}[tt.usage])
+			}
+		})
+	}
+}
+
+func TestHelpPrintsUsageAndExitsZero(t *testing.T) {
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		t.Run(arg, func(t *testing.T) {
+			s := start(t, nil, "SELF", arg)
+			if code := s.wait(t); code != 0 {
+				t.Fatalf("exit status %d; want 0 (stderr %q)", code, s.stderr.String())
+			}
+			var lines []string
+			for l := range s.lines {
+				lines = append(lines, l)
+			}
+			out := strings.Join(lines, "\n")
+			for _, want := range []string{"Usage: netport-echo", "-listen NETWORK:ADDRESS", "-inetd", "-fd N"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("stdout %q; want it to contain %q", out, want)
+				}
+			}
+			if s.stderr.String() != "" {
+				t.Errorf("stderr %q; want nothing", s.stderr.String())
 			}
 		})
 	}
