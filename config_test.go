@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,7 +149,7 @@ func TestTLSWithGetCertificateAccepted(t *testing.T) {
 // keepAliveOf reads SO_KEEPALIVE and TCP_KEEPIDLE of a served connection.
 func keepAliveOf(tb testing.TB, tr Transport) (on bool, idle time.Duration) {
 	tb.Helper()
-	rc, err := tr.Conn().(*net.TCPConn).SyscallConn()
+	rc, err := tr.Conn().(syscall.Conn).SyscallConn()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -195,7 +196,7 @@ func TestNoDelayIsNetsDefault(t *testing.T) {
 	p := listen(t, nil, "tcp", "127.0.0.1:0", f)
 	dial(t, p)
 	tr := recv(t, recv(t, f.built).made)
-	rc, err := tr.Conn().(*net.TCPConn).SyscallConn()
+	rc, err := tr.Conn().(syscall.Conn).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
