@@ -37,14 +37,11 @@ type Conn struct {
 	log    *slog.Logger
 	bufs   *bufferPool
 	proto  Protocol
-	done   chan struct{} // closed after ConnectionLost has returned
-	kick   chan struct{} // wakes the connection's goroutine for Shutdown
 
 	wmu sync.Mutex // serialises writes and the write side's close
 
-	ending atomic.Bool   // set once the end is decided; later ends are ignored
-	endCh  chan struct{} // closed when ending is set
-	reason error         // why it ends; written once, before endCh is closed
+	ending atomic.Bool // set once the end is decided; later ends are ignored
+	reason error       // why it ends; written once, before ending is set
 
 	// unusual mirrors paused || drainReq || lingering || writeClosed,
 	// refreshed under mu by noteLocked whenever one of them changes, so
@@ -61,6 +58,14 @@ type Conn struct {
 	readClosed  bool          // guarded by mu: the peer sent FIN
 	handler     bool          // guarded by mu: served by a Handler function
 
+	// The channels a connection may wait on are made when first needed,
+	// under mu (lazy.go): most connections never need them, and an idle
+	// one should hold as little as possible.
+	done     chan struct{} // guarded by mu: closed after ConnectionLost has returned
+	finished bool          // guarded by mu: done is (or would be) closed
+	kick     chan struct{} // guarded by mu: wakes the connection's goroutine for Shutdown
+	endCh    chan struct{} // guarded by mu: closed when ending is set
+
 	// The readiness read: rc waits for data without holding a buffer, and
 	// readFn (bound once, so no closure is allocated per read) takes a
 	// buffer only when data is there.
@@ -75,7 +80,8 @@ type Conn struct {
 	// whichever goroutine serves the connection; pstate hands it over.
 	pstate    atomic.Uint64
 	idle      idleState
-	blockedAt atomic.Uint32 // the port's sweeper tick when the read began to wait; 0 while busy
+	blockedAt atomic.Uint32 // the sweeper's epoch when the read began to wait; 0 while busy
+	listed    uint32        // the latest epoch whose sweeper list holds the connection; belongs to the serving goroutine (sweep.go)
 	parkReq   bool          // guarded by mu: the sweeper asked this connection to park
 }
 
@@ -89,9 +95,6 @@ func newConn(cfg *Config, p *Port, nc net.Conn, bufs *bufferPool) *Conn {
 		remote: nc.RemoteAddr(),
 		log:    cfg.logger(),
 		bufs:   bufs,
-		done:   make(chan struct{}),
-		kick:   make(chan struct{}, 1),
-		endCh:  make(chan struct{}),
 	}
 	return c
 }
@@ -101,7 +104,17 @@ func newConn(cfg *Config, p *Port, nc net.Conn, bufs *bufferPool) *Conn {
 func (c *Conn) Protocol() Protocol { return c.proto }
 
 // Done returns a channel closed after ConnectionLost has returned.
-func (c *Conn) Done() <-chan struct{} { return c.done }
+func (c *Conn) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		if c.finished {
+			return closedChan
+		}
+		c.done = make(chan struct{})
+	}
+	return c.done
+}
 
 // LocalAddr returns the local address.
 func (c *Conn) LocalAddr() net.Addr { return c.local }
@@ -209,7 +222,12 @@ func (c *Conn) runHandler(h handlerProtocol) {
 func (c *Conn) finish() {
 	c.putBuf()
 	c.leaveWatcher()
-	close(c.done)
+	c.mu.Lock()
+	c.finished = true
+	if c.done != nil {
+		close(c.done)
+	}
+	c.mu.Unlock()
 	if c.port != nil {
 		c.port.forget(c)
 	}
@@ -270,7 +288,9 @@ func (c *Conn) setEndLocked(reason error) bool {
 	}
 	c.reason = reason
 	c.ending.Store(true)
-	close(c.endCh)
+	if c.endCh != nil {
+		close(c.endCh)
+	}
 	return true
 }
 
@@ -497,7 +517,7 @@ func (c *Conn) drain() {
 	}
 	c.raw.SetReadDeadline(aLongTimeAgo)
 	select {
-	case c.kick <- struct{}{}:
+	case c.kickLocked() <- struct{}{}:
 	default:
 	}
 	c.wake()

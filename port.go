@@ -42,8 +42,7 @@ type Port struct {
 	resume chan struct{}      // guarded by mu: closed by ResumeProducing
 	wg     sync.WaitGroup     // one count per connection goroutine
 
-	epoch     atomic.Uint32 // the sweeper's ticks, from 1 (park.go)
-	sweepStop chan struct{} // guarded by mu: closed to end the sweeper; nil when none runs
+	sweep sweeper // the connections that may need parking (sweep.go)
 
 	reserve   int // spare descriptor released on EMFILE; -1 when none
 	acceptLog rateLimiter
@@ -71,7 +70,7 @@ func (c *Config) serve(ln net.Listener, f Factory, file *socketFile) (*Port, err
 		// Only a listener with a descriptor can run out of them.
 		p.reserve = reserveFD()
 	}
-	p.epoch.Store(1) // 0 in a connection's blockedAt means "not waiting"
+	p.sweep.epoch.Store(firstEpoch)
 	p.counted = startFactory(f)
 	go p.acceptLoop()
 	return p, nil
@@ -355,11 +354,6 @@ func (p *Port) track(nc net.Conn) {
 	p.mu.Lock()
 	p.conns[c] = struct{}{}
 	p.wg.Add(1)
-	if canPark && p.sweepStop == nil {
-		p.sweepStop = make(chan struct{})
-		p.wg.Add(1)
-		go p.sweep(p.sweepStop)
-	}
 	p.mu.Unlock()
 	go c.serve(p.factory, p.cfg != nil && p.cfg.TLS != nil)
 }
@@ -368,9 +362,10 @@ func (p *Port) track(nc net.Conn) {
 func (p *Port) forget(c *Conn) {
 	p.mu.Lock()
 	delete(p.conns, c)
-	if len(p.conns) == 0 && p.sweepStop != nil {
-		close(p.sweepStop)
-		p.sweepStop = nil
+	if len(p.conns) == 0 {
+		// No connection is left to list itself: let go of the sweeper
+		// and of the ended connections its lists still hold.
+		p.sweep.halt()
 	}
 	p.mu.Unlock()
 	p.releaseSlot()
