@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"runtime/debug"
 	"sync"
@@ -34,14 +33,13 @@ type Conn struct {
 	nc     net.Conn // what is served: raw, or TLS over it; set before proto
 	local  net.Addr
 	remote net.Addr
-	log    *slog.Logger
 	bufs   *bufferPool
 	proto  Protocol
 
 	wmu sync.Mutex // serialises writes and the write side's close
 
-	ending atomic.Bool // set once the end is decided; later ends are ignored
 	reason error       // why it ends; written once, before ending is set
+	ending atomic.Bool // set once the end is decided; later ends are ignored
 
 	// unusual mirrors paused || drainReq || lingering || writeClosed,
 	// refreshed under mu by noteLocked whenever one of them changes, so
@@ -49,22 +47,19 @@ type Conn struct {
 	// connection is simply reading and writing.
 	unusual atomic.Bool
 
+	// The fields are ordered so that a Conn fits a 288-byte allocation:
+	// every idle connection keeps one.
 	mu          sync.Mutex
 	paused      bool          // guarded by mu
-	resume      chan struct{} // guarded by mu: closed by ResumeProducing
 	drainReq    bool          // guarded by mu: Shutdown asked for Drain
 	lingering   bool          // guarded by mu: LoseConnection sent FIN
 	writeClosed bool          // guarded by mu: LoseWriteConnection sent FIN
 	readClosed  bool          // guarded by mu: the peer sent FIN
 	handler     bool          // guarded by mu: served by a Handler function
-
-	// The channels a connection may wait on are made when first needed,
-	// under mu (lazy.go): most connections never need them, and an idle
-	// one should hold as little as possible.
-	done     chan struct{} // guarded by mu: closed after ConnectionLost has returned
-	finished bool          // guarded by mu: done is (or would be) closed
-	kick     chan struct{} // guarded by mu: wakes the connection's goroutine for Shutdown
-	endCh    chan struct{} // guarded by mu: closed when ending is set
+	parkReq     bool          // guarded by mu: the sweeper asked this connection to park
+	finished    bool          // guarded by mu: ConnectionLost has returned (lazy.go)
+	resume      chan struct{} // guarded by mu: closed by ResumeProducing
+	waits       *connWaits    // guarded by mu: made when first needed (lazy.go)
 
 	// The readiness read: rc waits for data without holding a buffer, and
 	// readFn (bound once, so no closure is allocated per read) takes a
@@ -82,7 +77,6 @@ type Conn struct {
 	idle      idleState
 	blockedAt atomic.Uint32 // the sweeper's epoch when the read began to wait; 0 while busy
 	listed    uint32        // the latest epoch whose sweeper list holds the connection; belongs to the serving goroutine (sweep.go)
-	parkReq   bool          // guarded by mu: the sweeper asked this connection to park
 }
 
 func newConn(cfg *Config, p *Port, nc net.Conn, bufs *bufferPool) *Conn {
@@ -93,7 +87,6 @@ func newConn(cfg *Config, p *Port, nc net.Conn, bufs *bufferPool) *Conn {
 		nc:     nc,
 		local:  nc.LocalAddr(),
 		remote: nc.RemoteAddr(),
-		log:    cfg.logger(),
 		bufs:   bufs,
 	}
 	return c
@@ -107,13 +100,14 @@ func (c *Conn) Protocol() Protocol { return c.proto }
 func (c *Conn) Done() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.done == nil {
-		if c.finished {
-			return closedChan
-		}
-		c.done = make(chan struct{})
+	if c.finished {
+		return closedChan
 	}
-	return c.done
+	w := c.waitsLocked()
+	if w.done == nil {
+		w.done = make(chan struct{})
+	}
+	return w.done
 }
 
 // LocalAddr returns the local address.
@@ -159,7 +153,7 @@ func (c *Conn) handshake() bool {
 		defer cancel()
 	}
 	if err := tc.HandshakeContext(ctx); err != nil {
-		c.log.Debug("netport: TLS handshake failed", "remote", c.remote.String(), "err", err)
+		c.cfg.logger().Debug("netport: TLS handshake failed", "remote", c.remote.String(), "err", err)
 		c.nc.Close()
 		return false
 	}
@@ -224,8 +218,8 @@ func (c *Conn) finish() {
 	c.leaveWatcher()
 	c.mu.Lock()
 	c.finished = true
-	if c.done != nil {
-		close(c.done)
+	if c.waits != nil && c.waits.done != nil {
+		close(c.waits.done)
 	}
 	c.mu.Unlock()
 	if c.port != nil {
@@ -263,7 +257,7 @@ func panicError(r any) error {
 }
 
 func (c *Conn) logPanic(where string, r any) {
-	c.log.Error("netport: panic serving connection", "callback", where,
+	c.cfg.logger().Error("netport: panic serving connection", "callback", where,
 		"remote", c.remote.String(), "panic", r, "stack", string(debug.Stack()))
 }
 
@@ -288,8 +282,8 @@ func (c *Conn) setEndLocked(reason error) bool {
 	}
 	c.reason = reason
 	c.ending.Store(true)
-	if c.endCh != nil {
-		close(c.endCh)
+	if c.waits != nil && c.waits.end != nil {
+		close(c.waits.end)
 	}
 	return true
 }

@@ -53,11 +53,11 @@ const (
 // idleState belongs to the goroutine that serves the connection; parking
 // and waking hand it from one goroutine to the next.
 type idleState struct {
-	parkable bool        // the connection may park (Linux, readiness read, a port)
 	at       time.Time   // IdleTimeout's deadline, when there is one
 	timer    *time.Timer // IdleTimeout while parked
 	watch    *idleWatcher
 	id       int32 // the connection's key in the watcher
+	parkable bool  // the connection may park (Linux, readiness read, a port)
 	added    bool  // the descriptor is in the watcher's epoll set
 }
 
