@@ -10,8 +10,11 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The benchmarks' clients: they run in the benchmark process, or in a
@@ -136,11 +139,45 @@ func stream(cs []net.Conn, mib int) error {
 	})
 }
 
+// streamEcho writes mib MiB in 64 KiB writes on every connection while
+// reading the echo back, and returns once all of it has come back.
+func streamEcho(cs []net.Conn, mib int) error {
+	const chunk = 64 << 10
+	return eachConn(cs, func(c net.Conn) error {
+		read := make(chan error, 1)
+		go func() {
+			_, err := io.CopyN(io.Discard, c, int64(mib)<<20)
+			read <- err
+		}()
+		buf := make([]byte, chunk)
+		for range mib * (1 << 20 / chunk) {
+			if _, err := c.Write(buf); err != nil {
+				<-read
+				return err
+			}
+		}
+		return <-read
+	})
+}
+
 // openIdle opens n connections to addr from the address from (nil for
 // any), workers at a time, each having exchanged one message; they are
 // returned open, for the caller to close, even on error.
 func openIdle(addr string, from net.Addr, n, workers int) ([]net.Conn, error) {
 	d := net.Dialer{Timeout: benchWait, LocalAddr: from}
+	if from != nil {
+		// Bound to an address with port 0, a socket would take its port
+		// for itself, and n of them would take most of the system's
+		// ephemeral ports; with IP_BIND_ADDRESS_NO_PORT the port is chosen
+		// at connect and shared by connections to other destinations.
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+			})
+			return errors.Join(err, serr)
+		}
+	}
 	cs := make([]net.Conn, n)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup

@@ -149,6 +149,35 @@ func BenchmarkStream(b *testing.B) {
 	report(b, "MiB", meters)
 }
 
+// BenchmarkStreamEcho: BenchmarkStream's 4 connections and 64 KiB
+// writes, but to echo servers, with the client reading the echo back as
+// it writes. Both servers then write what they read, each with the
+// buffer it reads into (4 KiB for plain, 64 KiB for netport), so the
+// writes too are fewer for netport; the figure is server CPU per MiB
+// received (and sent back).
+func BenchmarkStreamEcho(b *testing.B) {
+	const conns, streamMiB = 4, 16
+	servers := startPair(b, modeEcho)
+	clients := make([][]net.Conn, len(servers))
+	for i, s := range servers {
+		clients[i] = dialMany(b, s.addr, conns)
+		if err := streamEcho(clients[i], 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	meters := make([]meter, len(servers))
+	round := 0
+	for b.Loop() {
+		for _, i := range order(round) {
+			meters[i].measure(b, servers[i], conns*streamMiB, func() error {
+				return streamEcho(clients[i], streamMiB)
+			})
+		}
+		round++
+	}
+	report(b, "MiB", meters)
+}
+
 // BenchmarkIdleConn: 10,000 connections that each exchanged one 16-byte
 // message and then sit idle; the figure is the server's resident memory
 // per connection. One iteration starts a fresh child of each kind (a
