@@ -38,6 +38,7 @@ const (
 	benchKindEnv    = "NETPORT_BENCH_SERVER"     // "plain" or "netport"
 	benchModeEnv    = "NETPORT_BENCH_MODE"       // "echo" or "sink"
 	benchProfileEnv = "NETPORT_BENCH_CPUPROFILE" // file for the child's CPU profile
+	benchHeapEnv    = "NETPORT_BENCH_HEAPALL"    // "1": record every allocation for the heap profile
 )
 
 // The two server kinds compared by every benchmark.
@@ -66,7 +67,11 @@ func benchServerMain() int {
 		fmt.Fprintln(os.Stderr, "bench server: raising RLIMIT_NOFILE:", err)
 	}
 	if path := os.Getenv(benchProfileEnv); path != "" {
-		runtime.MemProfileRate = 1 // every allocation in the heap profile
+		if os.Getenv(benchHeapEnv) == "1" {
+			// Every allocation in the heap profile; it slows every
+			// allocation, so only the idle-memory benchmark asks.
+			runtime.MemProfileRate = 1
+		}
 		f, err := os.Create(path)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench server:", err)

@@ -230,7 +230,7 @@ const idleFor = 4 * parkTick
 // memory.
 func idleRSS(b *testing.B, kind string, conns int) idleMem {
 	b.Helper()
-	s := startBenchChild(b, kind, modeEcho)
+	s := startBenchChild(b, kind, modeEcho, benchHeapEnv+"=1")
 	defer s.stop(b)
 	var before, after idleMem
 	for j, what := range idleMemFigures {
@@ -349,9 +349,10 @@ type benchChildProc struct {
 
 // startBenchChild starts a server child and waits for its address. The
 // child is stopped at cleanup if the caller has not stopped it before.
-func startBenchChild(b *testing.B, kind, mode string) *benchChildProc {
+func startBenchChild(b *testing.B, kind, mode string, env ...string) *benchChildProc {
 	b.Helper()
-	s := startChildProc(b, kind, benchChild, benchKindEnv+"="+kind, benchModeEnv+"="+mode)
+	env = append(env, benchKindEnv+"="+kind, benchModeEnv+"="+mode)
+	s := startChildProc(b, kind, benchChild, env...)
 	line := s.readLine(b)
 	addr, ok := strings.CutPrefix(line, "addr ")
 	if !ok {
