@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -24,7 +25,12 @@ import (
 //	cpu                    its user+system CPU time so far, in nanoseconds
 //	mallocs                runtime.MemStats.Mallocs so far
 //	rss                    VmRSS in bytes, after a GC that also returns
-//	                       freed memory to the system
+//	                       freed memory to the system (and, when profiling,
+//	                       a heap profile written next to the CPU profile)
+//	heap, stack, meta      runtime.MemStats' HeapInuse, StackInuse, and the
+//	                       runtime's own records (span structures, GC
+//	                       metadata and the rest of OtherSys), in bytes
+//	mspan, gcsys, othersys three parts of meta: MSpanInuse, GCSys, OtherSys
 //
 // It stops when stdin closes.
 const (
@@ -32,6 +38,7 @@ const (
 	benchKindEnv    = "NETPORT_BENCH_SERVER"     // "plain" or "netport"
 	benchModeEnv    = "NETPORT_BENCH_MODE"       // "echo" or "sink"
 	benchProfileEnv = "NETPORT_BENCH_CPUPROFILE" // file for the child's CPU profile
+	benchHeapEnv    = "NETPORT_BENCH_HEAPALL"    // "1": record every allocation for the heap profile
 )
 
 // The two server kinds compared by every benchmark.
@@ -60,6 +67,11 @@ func benchServerMain() int {
 		fmt.Fprintln(os.Stderr, "bench server: raising RLIMIT_NOFILE:", err)
 	}
 	if path := os.Getenv(benchProfileEnv); path != "" {
+		if os.Getenv(benchHeapEnv) == "1" {
+			// Every allocation in the heap profile; it slows every
+			// allocation, so only the idle-memory benchmark asks.
+			runtime.MemProfileRate = 1
+		}
 		f, err := os.Create(path)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench server:", err)
@@ -105,6 +117,9 @@ func serveControl(in *os.File, out *os.File) error {
 			v = mallocs()
 		case "rss":
 			v = settledRSS()
+			writeHeapProfile()
+		case "heap", "stack", "meta", "mspan", "gcsys", "othersys":
+			v = memStat(string(bytes.TrimSpace(line)))
 		default:
 			return fmt.Errorf("unknown query %q", line)
 		}
@@ -243,6 +258,40 @@ var memStats runtime.MemStats // package level: ReadMemStats would make a local 
 func mallocs() int64 {
 	runtime.ReadMemStats(&memStats)
 	return int64(memStats.Mallocs)
+}
+
+// memStat returns one of the memory figures of the control protocol.
+func memStat(which string) int64 {
+	runtime.ReadMemStats(&memStats)
+	switch which {
+	case "heap":
+		return int64(memStats.HeapInuse)
+	case "stack":
+		return int64(memStats.StackInuse)
+	case "mspan":
+		return int64(memStats.MSpanInuse)
+	case "gcsys":
+		return int64(memStats.GCSys)
+	case "othersys":
+		return int64(memStats.OtherSys)
+	}
+	return int64(memStats.MSpanInuse + memStats.MCacheInuse + memStats.GCSys + memStats.OtherSys + memStats.BuckHashSys)
+}
+
+// writeHeapProfile writes a heap profile next to the CPU profile, when
+// the child writes one.
+func writeHeapProfile() {
+	path := os.Getenv(benchProfileEnv)
+	if path == "" {
+		return
+	}
+	f, err := os.Create(strings.TrimSuffix(path, ".pprof") + ".heap.pprof")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench server:", err)
+		return
+	}
+	defer f.Close()
+	pprof.WriteHeapProfile(f)
 }
 
 // settledRSS returns the resident set size once garbage is collected and

@@ -5,16 +5,15 @@ package netport
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -46,17 +45,28 @@ const benchWait = 2 * time.Minute
 
 // BenchmarkEchoRequest: 64 persistent connections, each sending 64 bytes
 // and waiting for the echo, over and over. One iteration is
-// echoRounds round trips on every connection, on each server.
+// echoRounds round trips on every connection, on each server. It runs
+// with no other connection (idle=0), and with a crowd of idle ones held
+// open on each server by a child process (idle=18000, skipped with
+// -short), which netport has parked; p99 is the round trip's 99th
+// percentile latency, as the client sees it.
 func BenchmarkEchoRequest(b *testing.B) {
+	for _, idle := range crowdSizes() {
+		b.Run(fmt.Sprintf("idle=%d", idle), func(b *testing.B) { benchEchoRequest(b, idle) })
+	}
+}
+
+func benchEchoRequest(b *testing.B, idle int) {
 	const conns, echoRounds, size = 64, 50, 64
 	servers := startPair(b, modeEcho)
+	crowdPair(b, servers, idle)
 	clients := make([][]net.Conn, len(servers))
 	for i, s := range servers {
 		clients[i] = dialMany(b, s.addr, conns)
 	}
 	// Warm both servers up (goroutine stacks, pools) before measuring.
 	for i := range servers {
-		if err := benchPingPong(clients[i], 5, size); err != nil {
+		if _, err := benchPingPong(clients[i], 5, size); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -65,7 +75,9 @@ func BenchmarkEchoRequest(b *testing.B) {
 	for b.Loop() {
 		for _, i := range order(round) {
 			meters[i].measure(b, servers[i], conns*echoRounds, func() error {
-				return benchPingPong(clients[i], echoRounds, size)
+				lat, err := benchPingPong(clients[i], echoRounds, size)
+				meters[i].lat = append(meters[i].lat, lat...)
+				return err
 			})
 		}
 		round++
@@ -73,14 +85,24 @@ func BenchmarkEchoRequest(b *testing.B) {
 	report(b, "req", meters)
 	b.ReportMetric(meters[0].allocsPerOp(), "plain-allocs/req")
 	b.ReportMetric(meters[1].allocsPerOp(), "netport-allocs/req")
+	b.ReportMetric(meters[0].p99(), "plain-p99-µs")
+	b.ReportMetric(meters[1].p99(), "netport-p99-µs")
 }
 
 // BenchmarkAcceptConn: 32 concurrent clients, each connecting, exchanging
 // a 16-byte echo and closing, over and over. One iteration is connRounds
-// connections per client, on each server.
+// connections per client, on each server. Like BenchmarkEchoRequest, it
+// runs without and with a crowd of idle connections.
 func BenchmarkAcceptConn(b *testing.B) {
+	for _, idle := range crowdSizes() {
+		b.Run(fmt.Sprintf("idle=%d", idle), func(b *testing.B) { benchAcceptConn(b, idle) })
+	}
+}
+
+func benchAcceptConn(b *testing.B, idle int) {
 	const clients, connRounds = 32, 10
 	servers := startPair(b, modeEcho)
+	crowdPair(b, servers, idle)
 	for _, s := range servers {
 		if err := churn(s.addr, clients, 2); err != nil {
 			b.Fatal(err)
@@ -128,6 +150,35 @@ func BenchmarkStream(b *testing.B) {
 	report(b, "MiB", meters)
 }
 
+// BenchmarkStreamEcho: BenchmarkStream's 4 connections and 64 KiB
+// writes, but to echo servers, with the client reading the echo back as
+// it writes. Both servers then write what they read, each with the
+// buffer it reads into (4 KiB for plain, 64 KiB for netport), so the
+// writes too are fewer for netport; the figure is server CPU per MiB
+// received (and sent back).
+func BenchmarkStreamEcho(b *testing.B) {
+	const conns, streamMiB = 4, 16
+	servers := startPair(b, modeEcho)
+	clients := make([][]net.Conn, len(servers))
+	for i, s := range servers {
+		clients[i] = dialMany(b, s.addr, conns)
+		if err := streamEcho(clients[i], 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	meters := make([]meter, len(servers))
+	round := 0
+	for b.Loop() {
+		for _, i := range order(round) {
+			meters[i].measure(b, servers[i], conns*streamMiB, func() error {
+				return streamEcho(clients[i], streamMiB)
+			})
+		}
+		round++
+	}
+	report(b, "MiB", meters)
+}
+
 // BenchmarkIdleConn: 10,000 connections that each exchanged one 16-byte
 // message and then sit idle; the figure is the server's resident memory
 // per connection. One iteration starts a fresh child of each kind (a
@@ -145,32 +196,48 @@ func BenchmarkIdleConn(b *testing.B) {
 	if lim := fileLimit(); lim < conns+100 {
 		b.Skipf("RLIMIT_NOFILE is %d; need %d", lim, conns+100)
 	}
-	var perConn [2]float64
+	var perConn [2]idleMem
 	round := 0
 	for b.Loop() {
 		for _, i := range order(round) {
 			kind := []string{kindPlain, kindNetport}[i]
-			perConn[i] += idleRSS(b, kind, conns)
+			m := idleRSS(b, kind, conns)
+			for j := range m {
+				perConn[i][j] += m[j] / float64(conns)
+			}
 		}
 		round++
 	}
-	plain, np := perConn[0]/float64(round), perConn[1]/float64(round)
-	b.ReportMetric(plain, "plain-B/conn")
-	b.ReportMetric(np, "netport-B/conn")
-	b.ReportMetric(np/plain, "mem-ratio")
+	for i, kind := range []string{kindPlain, kindNetport} {
+		for j, what := range idleMemFigures {
+			b.ReportMetric(perConn[i][j]/float64(round), kind+"-"+what+"-B/conn")
+		}
+	}
+	b.ReportMetric(perConn[1][0]/perConn[0][0], "mem-ratio")
 }
+
+// idleMem is what idle connections add to a server's memory: resident,
+// heap in use, stacks in use and the runtime's own records (and three
+// parts of those), in bytes.
+type idleMem [7]float64
+
+var idleMemFigures = [...]string{"rss", "heap", "stack", "meta", "mspan", "gcsys", "othersys"}
 
 // idleFor is how long the connections of BenchmarkIdleConn sit idle
 // before the server's memory is read.
 const idleFor = 4 * parkTick
 
-// idleRSS measures one fresh server's resident memory per idle connection.
-func idleRSS(b *testing.B, kind string, conns int) float64 {
+// idleRSS measures what conns idle connections add to one fresh server's
+// memory.
+func idleRSS(b *testing.B, kind string, conns int) idleMem {
 	b.Helper()
-	s := startBenchChild(b, kind, modeEcho)
+	s := startBenchChild(b, kind, modeEcho, benchHeapEnv+"=1")
 	defer s.stop(b)
-	before := s.query(b, "rss")
-	cs, err := openIdle(s.addr, conns, 32)
+	var before, after idleMem
+	for j, what := range idleMemFigures {
+		before[j] = float64(s.query(b, what)) // rss first: it collects garbage
+	}
+	cs, err := openIdle(s.addr, nil, conns, 32)
 	defer func() {
 		for _, c := range cs {
 			c.Close()
@@ -182,8 +249,13 @@ func idleRSS(b *testing.B, kind string, conns int) float64 {
 	// The workload: the connections now sit idle, long enough for
 	// netport's sweeper to see them idle (a few of its ticks).
 	<-time.After(idleFor)
-	after := s.query(b, "rss")
-	return float64(after-before) / float64(conns)
+	for j, what := range idleMemFigures {
+		after[j] = float64(s.query(b, what))
+	}
+	for j := range after {
+		after[j] -= before[j]
+	}
+	return after
 }
 
 // startPair starts a plain and a netport server child, in that order.
@@ -211,6 +283,7 @@ type meter struct {
 	clientCPU time.Duration
 	wall      time.Duration
 	mallocs   int64
+	lat       []time.Duration // round trips, when the workload times them
 }
 
 // measure runs one phase of ops operations against s and adds its cost.
@@ -240,6 +313,15 @@ func (m *meter) measure(b *testing.B, s *benchChildProc, ops int, run func() err
 func (m *meter) cpuPerOp() float64    { return float64(m.serverCPU.Nanoseconds()) / float64(m.ops) }
 func (m *meter) allocsPerOp() float64 { return float64(m.mallocs) / float64(m.ops) }
 
+// p99 is the 99th percentile of the timed round trips, in microseconds.
+func (m *meter) p99() float64 {
+	if len(m.lat) == 0 {
+		return 0
+	}
+	slices.Sort(m.lat)
+	return float64(m.lat[len(m.lat)*99/100].Nanoseconds()) / 1e3
+}
+
 // cores is how many CPUs a side kept busy on average.
 func (m *meter) cores(d time.Duration) float64 { return d.Seconds() / m.wall.Seconds() }
 
@@ -268,12 +350,28 @@ type benchChildProc struct {
 
 // startBenchChild starts a server child and waits for its address. The
 // child is stopped at cleanup if the caller has not stopped it before.
-func startBenchChild(b *testing.B, kind, mode string) *benchChildProc {
+func startBenchChild(b *testing.B, kind, mode string, env ...string) *benchChildProc {
 	b.Helper()
-	cmd := childCommand(context.Background(), benchChild, benchKindEnv+"="+kind, benchModeEnv+"="+mode)
-	if dir := os.Getenv(benchProfileDirEnv); dir != "" {
-		name := strings.NewReplacer("/", "_", " ", "_").Replace(b.Name())
-		cmd.Env = append(cmd.Env, benchProfileEnv+"="+filepath.Join(dir, name+"-"+kind+".pprof"))
+	env = append(env, benchKindEnv+"="+kind, benchModeEnv+"="+mode)
+	s := startChildProc(b, kind, benchChild, env...)
+	line := s.readLine(b)
+	addr, ok := strings.CutPrefix(line, "addr ")
+	if !ok {
+		b.Fatalf("%s server said %q; want \"addr HOST:PORT\"", kind, line)
+	}
+	s.addr = addr
+	return s
+}
+
+// startChildProc re-executes the test binary as the child routine name,
+// with env added, and connects its control pipes; it is stopped at
+// cleanup if the caller has not stopped it before.
+func startChildProc(b *testing.B, kind, name string, env ...string) *benchChildProc {
+	b.Helper()
+	cmd := childCommand(context.Background(), name, env...)
+	if dir := os.Getenv(benchProfileDirEnv); dir != "" && name == benchChild {
+		n := strings.NewReplacer("/", "_", " ", "_").Replace(b.Name())
+		cmd.Env = append(cmd.Env, benchProfileEnv+"="+filepath.Join(dir, n+"-"+kind+".pprof"))
 	}
 	cmd.Stderr = os.Stderr
 	ctl, err := cmd.StdinPipe()
@@ -285,16 +383,10 @@ func startBenchChild(b *testing.B, kind, mode string) *benchChildProc {
 		b.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		b.Fatalf("starting %s server: %v", kind, err)
+		b.Fatalf("starting %s child: %v", kind, err)
 	}
 	s := &benchChildProc{kind: kind, cmd: cmd, ctl: ctl, out: out.(*os.File), rd: bufio.NewReader(out)}
 	b.Cleanup(func() { s.stop(b) })
-	line := s.readLine(b)
-	addr, ok := strings.CutPrefix(line, "addr ")
-	if !ok {
-		b.Fatalf("%s server said %q; want \"addr HOST:PORT\"", kind, line)
-	}
-	s.addr = addr
 	return s
 }
 
@@ -342,155 +434,4 @@ func (s *benchChildProc) stop(b *testing.B) {
 		<-exited
 		b.Errorf("%s server did not exit within %v; killed", s.kind, benchWait)
 	}
-}
-
-// dialMany opens n connections to addr, closed at cleanup.
-func dialMany(b *testing.B, addr string, n int) []net.Conn {
-	b.Helper()
-	cs := make([]net.Conn, 0, n)
-	b.Cleanup(func() {
-		for _, c := range cs {
-			c.Close()
-		}
-	})
-	for range n {
-		c, err := net.DialTimeout("tcp", addr, benchWait)
-		if err != nil {
-			b.Fatal(err)
-		}
-		cs = append(cs, c)
-	}
-	return cs
-}
-
-// eachConn runs fn for every connection on its own goroutine, with a
-// deadline on each, and returns the first error.
-func eachConn(cs []net.Conn, fn func(c net.Conn) error) error {
-	var wg sync.WaitGroup
-	errs := make([]error, len(cs))
-	for i, c := range cs {
-		c.SetDeadline(time.Now().Add(benchWait))
-		wg.Go(func() { errs[i] = fn(c) })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// benchPingPong sends size bytes on every connection and reads the echo back,
-// rounds times.
-func benchPingPong(cs []net.Conn, rounds, size int) error {
-	return eachConn(cs, func(c net.Conn) error {
-		msg := make([]byte, size)
-		got := make([]byte, size)
-		for range rounds {
-			if _, err := c.Write(msg); err != nil {
-				return err
-			}
-			if _, err := io.ReadFull(c, got); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// churn runs clients goroutines that each connect to addr rounds times:
-// write 16 bytes, read the echo, half-close, and close once the server
-// has closed too. Waiting for the server's close keeps the server's work
-// for each connection inside the measured phase.
-func churn(addr string, clients, rounds int) error {
-	var wg sync.WaitGroup
-	errs := make([]error, clients)
-	for i := range clients {
-		wg.Go(func() {
-			for range rounds {
-				if errs[i] = benchExchange(addr); errs[i] != nil {
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// benchExchange connects to addr, echoes 16 bytes, half-closes, waits for the
-// server's close and closes.
-func benchExchange(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, benchWait)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(benchWait))
-	var msg, got [16]byte
-	if _, err := c.Write(msg[:]); err != nil {
-		return err
-	}
-	if _, err := io.ReadFull(c, got[:]); err != nil {
-		return err
-	}
-	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
-		return err
-	}
-	if n, err := c.Read(got[:]); n != 0 || err != io.EOF {
-		return fmt.Errorf("after half-close: read %d bytes, %v; want 0, EOF", n, err)
-	}
-	return nil
-}
-
-// stream writes mib MiB in 64 KiB writes on every connection, then reads
-// the sink's acks for them.
-func stream(cs []net.Conn, mib int) error {
-	const chunk = 64 << 10
-	return eachConn(cs, func(c net.Conn) error {
-		buf := make([]byte, chunk)
-		for range mib * (sinkAckEvery / chunk) {
-			if _, err := c.Write(buf); err != nil {
-				return err
-			}
-		}
-		acks := make([]byte, mib)
-		_, err := io.ReadFull(c, acks)
-		return err
-	})
-}
-
-// openIdle opens n connections to addr, workers at a time, each having
-// exchanged one message; they are returned open, for the caller to close,
-// even on error.
-func openIdle(addr string, n, workers int) ([]net.Conn, error) {
-	cs := make([]net.Conn, n)
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < n; i += workers {
-				c, err := net.DialTimeout("tcp", addr, benchWait)
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				cs[i] = c
-				c.SetDeadline(time.Now().Add(benchWait))
-				var msg, got [16]byte
-				if _, err := c.Write(msg[:]); err != nil {
-					errs[w] = err
-					return
-				}
-				if _, err := io.ReadFull(c, got[:]); err != nil {
-					errs[w] = err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	open := cs[:0]
-	for _, c := range cs {
-		if c != nil {
-			open = append(open, c)
-		}
-	}
-	return open, errors.Join(errs...)
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"runtime/debug"
 	"sync"
@@ -31,17 +30,13 @@ type Conn struct {
 	nc     net.Conn // what is served: raw, or TLS over it; set before proto
 	local  net.Addr
 	remote net.Addr
-	log    *slog.Logger
 	bufs   *bufferPool
 	proto  Protocol
-	done   chan struct{} // closed after ConnectionLost has returned
-	kick   chan struct{} // wakes the connection's goroutine for Shutdown
 
 	wmu sync.Mutex // serialises writes and the write side's close
 
-	ending atomic.Bool   // set once the end is decided; later ends are ignored
-	endCh  chan struct{} // closed when ending is set
-	reason error         // guarded by mu: why it ends; set before endCh is closed (an abort may still replace it until reported)
+	ending atomic.Bool // set once the end is decided; later ends are ignored
+	reason error       // guarded by mu: why it ends; set before ending (an abort may still replace it until reported)
 
 	// unusual mirrors paused || drainReq || lingering || writeClosed,
 	// refreshed under mu by noteLocked whenever one of them changes, so
@@ -49,15 +44,20 @@ type Conn struct {
 	// connection is simply reading and writing.
 	unusual atomic.Bool
 
+	// The fields are ordered so that a Conn fits a 288-byte allocation:
+	// every idle connection keeps one.
 	mu          sync.Mutex
 	paused      bool          // guarded by mu
-	resume      chan struct{} // guarded by mu: closed by ResumeProducing
 	drainReq    bool          // guarded by mu: Shutdown asked for Drain
 	lingering   bool          // guarded by mu: LoseConnection sent FIN
 	writeClosed bool          // guarded by mu: LoseWriteConnection sent FIN
 	readClosed  bool          // guarded by mu: the peer sent FIN
 	handler     bool          // guarded by mu: served by a Handler function
 	reported    bool          // guarded by mu: ConnectionLost has been given reason
+	parkReq     bool          // guarded by mu: the sweeper asked this connection to park
+	finished    bool          // guarded by mu: ConnectionLost has returned (lazy.go)
+	resume      chan struct{} // guarded by mu: closed by ResumeProducing
+	waits       *connWaits    // guarded by mu: made when first needed (lazy.go)
 
 	// Deadlines set through Conn (deadline.go). netport's own wake-ups
 	// put userRD back afterwards; while it is set the connection does
@@ -81,8 +81,8 @@ type Conn struct {
 	// whichever goroutine serves the connection; pstate hands it over.
 	pstate    atomic.Uint64
 	idle      idleState
-	blockedAt atomic.Uint32 // the port's sweeper tick when the read began to wait; 0 while busy
-	parkReq   bool          // guarded by mu: the sweeper asked this connection to park
+	blockedAt atomic.Uint32 // the sweeper's epoch when the read began to wait; 0 while busy
+	listed    uint32        // the latest epoch whose sweeper list holds the connection; belongs to the serving goroutine (sweep.go)
 
 	ctxs atomic.Pointer[connContext] // Context (context.go); nil until asked for
 }
@@ -93,15 +93,11 @@ type Conn struct {
 // connection's own goroutine.
 func newConn(cfg *Config, p *Port, nc net.Conn, bufs *bufferPool) *Conn {
 	c := &Conn{
-		cfg:   cfg,
-		port:  p,
-		raw:   nc,
-		nc:    nc,
-		log:   cfg.logger(),
-		bufs:  bufs,
-		done:  make(chan struct{}),
-		kick:  make(chan struct{}, 1),
-		endCh: make(chan struct{}),
+		cfg:  cfg,
+		port: p,
+		raw:  nc,
+		nc:   nc,
+		bufs: bufs,
 	}
 	return c
 }
@@ -131,7 +127,18 @@ func (c *Conn) setup() {
 func (c *Conn) Protocol() Protocol { return c.proto }
 
 // Done returns a channel closed after ConnectionLost has returned.
-func (c *Conn) Done() <-chan struct{} { return c.done }
+func (c *Conn) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.finished {
+		return closedChan
+	}
+	w := c.waitsLocked()
+	if w.done == nil {
+		w.done = make(chan struct{})
+	}
+	return w.done
+}
 
 // LocalAddr returns the local address.
 func (c *Conn) LocalAddr() net.Addr { return c.local }
@@ -206,7 +213,7 @@ func (c *Conn) handshake() bool {
 		defer cancel()
 	}
 	if err := tc.HandshakeContext(ctx); err != nil {
-		c.log.Debug("netport: TLS handshake failed", "remote", c.remote.String(), "err", err)
+		c.cfg.logger().Debug("netport: TLS handshake failed", "remote", c.remote.String(), "err", err)
 		c.closeNC()
 		return false
 	}
@@ -285,7 +292,12 @@ func (c *Conn) runHandler(h handlerProtocol) {
 func (c *Conn) finish() {
 	c.putBuf()
 	c.leaveWatcher()
-	close(c.done)
+	c.mu.Lock()
+	c.finished = true
+	if c.waits != nil && c.waits.done != nil {
+		close(c.waits.done)
+	}
+	c.mu.Unlock()
 	if c.port != nil {
 		c.port.forget(c)
 	}
@@ -322,7 +334,7 @@ func panicError(r any) error {
 
 func (c *Conn) logPanic(where string, r any) {
 	c.countPanic()
-	c.log.Error("netport: panic serving connection", "callback", where,
+	c.cfg.logger().Error("netport: panic serving connection", "callback", where,
 		"remote", c.remote.String(), "panic", r, "stack", string(debug.Stack()))
 }
 
@@ -347,7 +359,9 @@ func (c *Conn) setEndLocked(reason error) bool {
 	}
 	c.reason = reason
 	c.ending.Store(true)
-	close(c.endCh)
+	if c.waits != nil && c.waits.end != nil {
+		close(c.waits.end)
+	}
 	return true
 }
 
@@ -581,7 +595,7 @@ func (c *Conn) drain() {
 	}
 	c.raw.SetReadDeadline(aLongTimeAgo)
 	select {
-	case c.kick <- struct{}{}:
+	case c.kickLocked() <- struct{}{}:
 	default:
 	}
 	c.wake()

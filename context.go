@@ -104,7 +104,7 @@ func (c *Conn) base() context.Context {
 	}
 	ctx, err := c.cfg.baseContext(nil)
 	if err != nil {
-		c.log.Error("netport: BaseContext panicked; using context.Background()", "err", err)
+		c.cfg.logger().Error("netport: BaseContext panicked; using context.Background()", "err", err)
 		return context.Background()
 	}
 	return ctx

@@ -23,19 +23,21 @@ import (
 // lingering, half-closed), so that those paths keep their goroutine and
 // work as before.
 //
-// Idleness is noticed by the port's sweeper, not by a timer of each
-// connection's own (a timer per connection costs the accept path a timer
-// insertion and a poller wake-up): a connection about to wait in the
-// poller records the sweeper's tick (blockedAt), a read that finds data
-// clears it, and every parkTick the sweeper asks each connection that has
-// waited a whole tick to park, by setting its read deadline in the past.
-// The connection's goroutine then parks, unless data came meanwhile.
-// Adopted connections have no port and keep their goroutine.
+// Idleness is noticed by the port's sweeper (sweep.go), not by a timer of
+// each connection's own (a timer per connection costs the accept path a
+// timer insertion and a poller wake-up): a connection about to wait in
+// the poller records the sweeper's epoch (blockedAt) and lists itself for
+// that epoch, a read that finds data clears blockedAt, and every parkTick
+// the sweeper asks the connections listed two epochs before that are
+// still waiting to park, through requestPark. The connection's goroutine
+// then parks, unless data came meanwhile. Adopted connections have no
+// port and keep their goroutine.
 
 // parkTick is the sweeper's period: a connection parks once it has been
 // idle between one and two ticks. Parking and resuming cost a few
 // microseconds, so a connection in a quick exchange must not park between
-// messages; and each tick reads every connection of the port once.
+// messages; and each tick looks at every connection that went to wait
+// during one epoch.
 const parkTick = 50 * time.Millisecond
 
 // pstate bits: the connection is parked; an event came while it was not
@@ -51,11 +53,11 @@ const (
 // idleState belongs to the goroutine that serves the connection; parking
 // and waking hand it from one goroutine to the next.
 type idleState struct {
-	parkable bool        // the connection may park (Linux, readiness read, a port)
 	at       time.Time   // IdleTimeout's deadline, when there is one
 	timer    *time.Timer // IdleTimeout while parked
 	watch    *idleWatcher
 	id       int32 // the connection's key in the watcher
+	parkable bool  // the connection may park (Linux, readiness read, a port)
 	added    bool  // the descriptor is in the watcher's epoll set
 }
 
@@ -66,31 +68,6 @@ const (
 	quietParked          // parked: the goroutine must return
 	quietTimedOut        // IdleTimeout passed
 )
-
-// sweep is the port's sweeper: every parkTick it asks the connections
-// that have waited for data a whole tick to park. It ends when the port
-// has no connection left (stop is closed by forget), and counts in wg so
-// that Shutdown waits for it too.
-func (p *Port) sweep(stop <-chan struct{}) {
-	defer p.wg.Done()
-	t := time.NewTicker(parkTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-		e := p.epoch.Add(1)
-		p.mu.Lock()
-		for c := range p.conns {
-			if b := c.blockedAt.Load(); b != 0 && e-b >= 2 {
-				c.requestPark()
-			}
-		}
-		p.mu.Unlock()
-	}
-}
 
 // requestPark wakes the connection's goroutine from its wait in the
 // poller, so that it parks; called by the sweeper.

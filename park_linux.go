@@ -219,24 +219,12 @@ func (c *Conn) parkLocked(now time.Time) int {
 // register arms the one-shot registration of the socket; it reports false
 // when the socket cannot be watched (closed, or not pollable).
 func (c *Conn) register() bool {
+	op := syscall.EPOLL_CTL_ADD
+	if c.idle.added {
+		op = syscall.EPOLL_CTL_MOD
+	}
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: c.idle.id}
-	var err error
-	// Control holds the descriptor open, so that its number cannot name
-	// another socket by the time epoll_ctl runs.
-	cerr := c.rc.Control(func(fd uintptr) {
-		op := syscall.EPOLL_CTL_ADD
-		if c.idle.added {
-			op = syscall.EPOLL_CTL_MOD
-		}
-		err = syscall.EpollCtl(c.idle.watch.epfd, op, int(fd), &ev)
-		switch err {
-		case syscall.ENOENT:
-			err = syscall.EpollCtl(c.idle.watch.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
-		case syscall.EEXIST:
-			err = syscall.EpollCtl(c.idle.watch.epfd, syscall.EPOLL_CTL_MOD, int(fd), &ev)
-		}
-	})
-	if cerr != nil || err != nil {
+	if err := epollControl(c.rc, c.idle.watch.epfd, op, ev); err != nil {
 		return false
 	}
 	c.idle.added = true

@@ -337,3 +337,104 @@ func parkingClient(addr string, i, rounds int) error {
 	}
 	return nil
 }
+
+// sweeperRunning reports whether p's sweeper goroutine runs.
+func sweeperRunning(p *Port) bool {
+	p.sweep.mu.Lock()
+	defer p.sweep.mu.Unlock()
+	return p.sweep.stop != nil
+}
+
+// waitUntil polls cond until it holds, failing tb after testTimeout.
+func waitUntil(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(testTimeout)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			tb.Fatalf("not %s after %v", what, testTimeout)
+		}
+	}
+}
+
+// waitSweeperStopped waits until p's sweeper has stopped.
+func waitSweeperStopped(tb testing.TB, p *Port) {
+	tb.Helper()
+	waitUntil(tb, "sweeper stopped", func() bool { return !sweeperRunning(p) })
+}
+
+// TestSweeperLooksOnlyAtWaitingConnections parks a crowd, then keeps one
+// connection busy: the sweeper runs only while some connection waits,
+// and each tick looks at the connections that went to wait since, never
+// at the parked crowd.
+func TestSweeperLooksOnlyAtWaitingConnections(t *testing.T) {
+	const crowd, ticks = 48, 6
+	f := newHookFactory(nil, echoData)
+	p := listen(t, nil, "tcp", "127.0.0.1:0", f)
+	clients := make([]net.Conn, crowd)
+	conns := make([]*Conn, crowd)
+	for i := range crowd {
+		clients[i], conns[i], _ = servedConn(t, p, f)
+	}
+	for _, c := range conns {
+		waitParked(t, c)
+	}
+	// Every connection parked: nothing is listed, and no ticker runs.
+	waitSweeperStopped(t, p)
+	visits, epoch := p.sweep.visits.Load(), p.sweep.epoch.Load()
+
+	// One busy connection, one echo per tick: it lists itself once per
+	// epoch, and the sweeper looks at it and nothing else.
+	for i := 0; p.sweep.epoch.Load()-epoch < ticks; i++ {
+		e := p.sweep.epoch.Load()
+		roundTrip(t, clients[0], fmt.Appendf(nil, "echo %d", i))
+		// The next tick, or the connection parked (a slow machine).
+		waitUntil(t, "ticked or parked", func() bool {
+			return p.sweep.epoch.Load() > e || conns[0].pstate.Load()&parkedBit != 0
+		})
+	}
+	waitSweeperStopped(t, p)
+	gotVisits := p.sweep.visits.Load() - visits
+	gotTicks := p.sweep.epoch.Load() - epoch
+	if gotVisits > uint64(gotTicks)+1 {
+		t.Errorf("sweeper looked at %d connections in %d ticks with one busy connection of %d; want at most %d",
+			gotVisits, gotTicks, crowd, gotTicks+1)
+	}
+	for i, c := range conns[1:] {
+		if c.pstate.Load()&parkedBit == 0 {
+			t.Errorf("connection %d of the crowd was woken; want it left parked", i+1)
+		}
+	}
+	// The crowd still resumes, with the sweeper stopped.
+	for i, client := range clients {
+		roundTrip(t, client, fmt.Appendf(nil, "back %d", i))
+	}
+}
+
+// TestParkedIdleTimeoutWithoutSweeper: IdleTimeout ends a parked
+// connection by its own timer, with no sweeper running.
+func TestParkedIdleTimeoutWithoutSweeper(t *testing.T) {
+	f := newHookFactory(nil, echoData)
+	p := listen(t, &Config{IdleTimeout: 500 * time.Millisecond}, "tcp", "127.0.0.1:0", f)
+	_, c, h := servedConn(t, p, f)
+	waitParked(t, c)
+	p.sweep.halt() // as if the sweeper had already stopped
+	if reason := recv(t, h.lost); !errors.Is(reason, os.ErrDeadlineExceeded) {
+		t.Fatalf("ConnectionLost(%v); want os.ErrDeadlineExceeded", reason)
+	}
+}
+
+// TestSweeperStopsWithLastConnection: the sweeper ends as soon as the
+// port has no connection left, without waiting for its lists to empty.
+func TestSweeperStopsWithLastConnection(t *testing.T) {
+	f := newHookFactory(nil, echoData)
+	p := listen(t, nil, "tcp", "127.0.0.1:0", f)
+	client, _, h := servedConn(t, p, f)
+	waitUntil(t, "sweeper running", func() bool { return sweeperRunning(p) })
+	client.Close()
+	recv(t, h.lost)
+	waitSweeperStopped(t, p)
+}

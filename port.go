@@ -37,15 +37,15 @@ type Port struct {
 
 	slots chan struct{} // one token per live connection when MaxConns > 0; nil otherwise
 
-	mu     sync.Mutex
-	conns  map[*Conn]struct{} // guarded by mu: every connection not yet ended
-	paused bool               // guarded by mu
-	resume chan struct{}      // guarded by mu: closed by ResumeProducing
-	wg     sync.WaitGroup     // one count per connection goroutine
-	builds sync.WaitGroup     // one count per BuildProtocol under way (startBuild)
+	mu       sync.Mutex
+	conns    map[*Conn]struct{} // guarded by mu: every connection not yet ended
+	paused   bool               // guarded by mu
+	draining bool               // guarded by mu: Shutdown has asked every connection to end
+	resume   chan struct{}      // guarded by mu: closed by ResumeProducing
+	wg       sync.WaitGroup     // one count per connection goroutine
+	builds   sync.WaitGroup     // one count per BuildProtocol under way (startBuild)
 
-	epoch     atomic.Uint32 // the sweeper's ticks, from 1 (park.go)
-	sweepStop chan struct{} // guarded by mu: closed to end the sweeper; nil when none runs
+	sweep sweeper // the connections that may need parking (sweep.go)
 
 	reserve   int // spare descriptor released on EMFILE; -1 when none
 	acceptLog rateLimiter
@@ -90,7 +90,7 @@ func (c *Config) serve(op string, ln net.Listener, f Factory, file *socketFile) 
 		// Only a listener with a descriptor can run out of them.
 		p.reserve = reserveFD()
 	}
-	p.epoch.Store(1) // 0 in a connection's blockedAt means "not waiting"
+	p.sweep.epoch.Store(firstEpoch)
 	logListening(p.log, p.addr, c.tlsKind())
 	go p.acceptLoop()
 	return p, nil
@@ -195,8 +195,14 @@ func (p *Port) stop() {
 // own (go p.Shutdown(ctx)), or call Close, which does not wait for
 // connections.
 func (p *Port) Shutdown(ctx context.Context) error {
-	p.Close()
+	// Stop accepting, and ask every connection to end at once, before
+	// waiting for Close: a connection whose BuildProtocol is still
+	// running (Close waits for it) hears the request as soon as its
+	// protocol starts, and one that the accept goroutine tracks from now
+	// on hears it in track.
+	p.closeOnce.Do(p.stop)
 	p.mu.Lock()
+	p.draining = true
 	for c := range p.conns {
 		c.drain()
 	}
@@ -204,6 +210,7 @@ func (p *Port) Shutdown(ctx context.Context) error {
 
 	ended := make(chan struct{})
 	go func() {
+		<-p.done
 		p.wg.Wait()
 		close(ended)
 	}()
@@ -401,10 +408,10 @@ func (p *Port) track(nc net.Conn) {
 	p.mu.Lock()
 	p.conns[c] = struct{}{}
 	p.wg.Add(1)
-	if canPark && p.sweepStop == nil {
-		p.sweepStop = make(chan struct{})
-		p.wg.Add(1)
-		go p.sweep(p.sweepStop)
+	if p.draining {
+		// Accepted while Shutdown was stopping the port: it must hear
+		// Shutdown's request too.
+		c.drain()
 	}
 	p.mu.Unlock()
 	go c.serve(p.factory, p.cfg != nil && p.cfg.TLS != nil)
@@ -414,9 +421,10 @@ func (p *Port) track(nc net.Conn) {
 func (p *Port) forget(c *Conn) {
 	p.mu.Lock()
 	delete(p.conns, c)
-	if len(p.conns) == 0 && p.sweepStop != nil {
-		close(p.sweepStop)
-		p.sweepStop = nil
+	if len(p.conns) == 0 {
+		// No connection is left to list itself: let go of the sweeper
+		// and of the ended connections its lists still hold.
+		p.sweep.halt()
 	}
 	p.mu.Unlock()
 	p.releaseSlot()

@@ -48,8 +48,8 @@ func (c *Conn) readReady(fd uintptr) bool {
 			continue
 		case err == syscall.EAGAIN:
 			c.putBuf()
-			if c.idle.parkable && c.blockedAt.Load() == 0 {
-				c.blockedAt.Store(c.port.epoch.Load())
+			if c.idle.parkable {
+				c.waiting()
 			}
 			return false
 		case err != 0:

@@ -118,13 +118,13 @@ func (c *Conn) prepareRead() bool {
 			c.answerDrain()
 			continue
 		case c.paused:
-			resume := c.resume
+			resume, end, kick := c.resume, c.endLocked(), c.kickLocked()
 			c.mu.Unlock()
 			c.putBuf()
 			select {
 			case <-resume:
-			case <-c.endCh:
-			case <-c.kick:
+			case <-end:
+			case <-kick:
 			}
 			continue
 		}
@@ -169,6 +169,10 @@ func (c *Conn) deliverable() bool {
 	for {
 		c.mu.Lock()
 		paused, resume, lingering, drainReq := c.paused, c.resume, c.lingering, c.drainReq
+		var end, kick <-chan struct{}
+		if paused && !drainReq {
+			end, kick = c.endLocked(), c.kickLocked()
+		}
 		if paused && drainReq {
 			// Shutdown must reach a paused protocol too.
 			c.drainReq = false
@@ -188,8 +192,8 @@ func (c *Conn) deliverable() bool {
 		}
 		select {
 		case <-resume:
-		case <-c.endCh:
-		case <-c.kick:
+		case <-end:
+		case <-kick:
 		}
 	}
 }
@@ -227,11 +231,14 @@ func (c *Conn) peerClosed() {
 		return
 	}
 	c.call("ReadConnectionLost", hc.ReadConnectionLost)
+	c.mu.Lock()
+	end, kick := c.endLocked(), c.kickLocked()
+	c.mu.Unlock()
 	for {
 		select {
-		case <-c.endCh:
+		case <-end:
 			return
-		case <-c.kick:
+		case <-kick:
 			c.mu.Lock()
 			drainReq := c.drainReq
 			c.drainReq = false
