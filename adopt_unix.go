@@ -1,4 +1,4 @@
-//go:build linux
+//go:build darwin || freebsd || linux || netbsd || openbsd
 
 package netport
 
@@ -127,9 +127,15 @@ func checkSocket(s, family int, kind socketKind) (sotype int, err error) {
 	if want := kind.sotype(); sotype != want {
 		return sotype, fmt.Errorf("%w %s, want %s", ErrUnsupportedSocketType, typeName(sotype), typeName(want))
 	}
-	domain, err := unix.GetsockoptInt(s, unix.SOL_SOCKET, unix.SO_DOMAIN)
+	domain, err := socketFamily(s)
+	if errors.Is(err, unix.EAFNOSUPPORT) {
+		// Only getsockname(2) fails so: the socket's family is none
+		// that could be declared.
+		return sotype, fmt.Errorf("%w: declared %s, socket is of another family (%w)", ErrAddressFamilyMismatch,
+			familyName(family), err)
+	}
 	if err != nil {
-		return sotype, os.NewSyscallError("getsockopt", err)
+		return sotype, err
 	}
 	if domain != family {
 		return sotype, fmt.Errorf("%w: declared %s, socket is %s", ErrAddressFamilyMismatch,
@@ -137,11 +143,11 @@ func checkSocket(s, family int, kind socketKind) (sotype int, err error) {
 	}
 	switch kind {
 	case listenerKind:
-		listening, err := unix.GetsockoptInt(s, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
+		listening, err := socketListening(s, sotype)
 		if err != nil {
-			return sotype, os.NewSyscallError("getsockopt", err)
+			return sotype, err
 		}
-		if listening == 0 {
+		if !listening {
 			return sotype, fmt.Errorf("%w (listen(2) was never called on it)", ErrNotListening)
 		}
 	case connKind:
@@ -177,21 +183,23 @@ func Inspect(fd int) (SocketInfo, error) {
 	if info.Type, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err != nil {
 		return SocketInfo{}, inspectError(fd, "", err)
 	}
-	if info.Family, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err != nil {
+	if info.Family, err = socketFamily(fd); err != nil {
 		return SocketInfo{}, inspectError(fd, "", err)
 	}
 	network := networkName(info.Family, info.Type)
-	listening, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
-	if err != nil {
+	if info.Listening, err = socketListening(fd, info.Type); err != nil {
 		return SocketInfo{}, inspectError(fd, network, err)
 	}
-	info.Listening = listening != 0
 	return info, nil
 }
 
+// inspectError wraps err, a bare Errno from getsockopt or an
+// *os.SyscallError naming its call, as an Inspect error.
 func inspectError(fd int, network string, err error) error {
-	return &net.OpError{Op: "inspect", Net: network,
-		Err: fmt.Errorf("descriptor %d: %w", fd, os.NewSyscallError("getsockopt", err))}
+	if errno, ok := err.(unix.Errno); ok {
+		err = os.NewSyscallError("getsockopt", errno)
+	}
+	return &net.OpError{Op: "inspect", Net: network, Err: fmt.Errorf("descriptor %d: %w", fd, err)}
 }
 
 // listenFDsStart is the first descriptor a service manager passes

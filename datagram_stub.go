@@ -1,22 +1,14 @@
-//go:build !linux
+//go:build !darwin && !freebsd && !linux && !netbsd && !openbsd
 
 package netport
 
-import (
-	"net"
-	"syscall"
-)
+import "net"
 
-// datagramCanReadMsg reports false: outside Linux every read uses a buffer
-// one byte longer than the largest datagram to detect truncation.
+// datagramCanReadMsg reports false: here every read uses a buffer one byte
+// longer than the largest datagram to detect truncation.
 func datagramCanReadMsg(pc net.PacketConn) bool { return false }
 
-// datagramReadMsg is never called outside Linux.
+// datagramReadMsg is never called where datagramCanReadMsg is false.
 func datagramReadMsg(pc net.PacketConn, buf []byte) (int, net.Addr, bool, error) {
 	return 0, nil, false, &net.OpError{Op: "read", Net: "datagram", Err: ErrNotSupported}
-}
-
-// setReusePort refuses Config.ReusePort outside Linux.
-func setReusePort(network, address string, rc syscall.RawConn) error {
-	return ErrNotSupported
 }

@@ -1,19 +1,21 @@
-//go:build linux
+//go:build darwin || freebsd || linux || netbsd || openbsd
 
 package netport
 
 import (
 	"crypto/tls"
 	"net"
-	"os"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
 // PeerCredentials returns the pid, uid and gid of the peer of a unix
-// socket connection, so that a server can refuse a user. t is the
-// Transport a protocol was given (or any Transport whose Conn is a
-// *net.UnixConn, TLS over one included). It returns an error wrapping
+// socket connection, so that a server can refuse a user. It works on
+// Linux, macOS, FreeBSD, OpenBSD and NetBSD (see PeerCred for what each
+// kernel records); elsewhere it returns an error wrapping ErrNotSupported.
+// t is the Transport a protocol was given (or any Transport whose Conn is
+// a *net.UnixConn, TLS over one included). It returns an error wrapping
 // ErrNotSupported for any other connection, and a *net.OpError wrapping
 // the OS error when the kernel cannot tell.
 func PeerCredentials(t Transport) (PeerCred, error) {
@@ -32,15 +34,27 @@ func PeerCredentials(t Transport) (PeerCred, error) {
 	if err != nil {
 		return fail(err)
 	}
-	var cred *unix.Ucred
+	var cred PeerCred
 	var gerr error
-	if err := rc.Control(func(fd uintptr) {
-		cred, gerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
+	if err := rc.Control(func(fd uintptr) { cred, gerr = peerCred(int(fd)) }); err != nil {
 		return fail(err)
 	}
 	if gerr != nil {
-		return fail(os.NewSyscallError("getsockopt SO_PEERCRED", gerr))
+		return fail(gerr)
 	}
-	return PeerCred{PID: int(cred.Pid), UID: int(cred.Uid), GID: int(cred.Gid)}, nil
+	return cred, nil
+}
+
+// getsockoptWords reads a socket option whose value is a struct of 32-bit
+// fields, at most eight, that x/sys has no getter for (OpenBSD's struct
+// sockpeercred, NetBSD's struct unpcbid). It borrows the getter of an
+// option of that shape, ICMPv6Filter, eight uint32 on every system (its
+// one field is Data on Linux and Filt elsewhere): getsockopt(2) copies as
+// many bytes as the option has and leaves the rest zero.
+func getsockoptWords(fd, level, opt int) ([8]uint32, error) {
+	f, err := unix.GetsockoptICMPv6Filter(fd, level, opt)
+	if err != nil {
+		return [8]uint32{}, err
+	}
+	return *(*[8]uint32)(unsafe.Pointer(f)), nil
 }

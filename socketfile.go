@@ -1,6 +1,9 @@
 package netport
 
-import "os"
+import (
+	"os"
+	"runtime"
+)
 
 // socketFile is the file of a unix socket that netport bound itself. It is
 // removed when its port stops, unless something else has replaced it
@@ -10,12 +13,17 @@ type socketFile struct {
 	info os.FileInfo
 }
 
+// abstractSockets says whether a unix socket path starting with '@' names
+// a socket in Linux's abstract namespace (unix(7)), which has no file.
+// Elsewhere such a path is an ordinary file name.
+const abstractSockets = runtime.GOOS == "linux" || runtime.GOOS == "android"
+
 // boundSocketFile records the identity of the socket file just bound at
 // path and gives it mode, when mode is not zero. It returns nil for an
 // abstract or unnamed socket, which has no file. On error the file is
 // removed.
 func boundSocketFile(path string, mode os.FileMode) (*socketFile, error) {
-	if path == "" || path[0] == '@' {
+	if path == "" || abstractSockets && path[0] == '@' {
 		return nil, nil
 	}
 	f := &socketFile{path: path}
