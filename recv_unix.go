@@ -10,11 +10,13 @@ import (
 
 // recvDontwait is recv(2) with MSG_DONTWAIT, through x/sys: the read of
 // the BSDs and macOS (recv_bsd.go), built on Linux too so that it is
-// tested there. It does not allocate for a TCP socket or, on the BSDs, for
-// a unix stream socket: neither reports a source address, so Recvfrom has
-// no Sockaddr to make (Linux does report a unix peer's address, which is
-// one reason Linux uses its own raw call). A descriptor that is not a
-// socket is read with read(2). The error is a bare Errno (0 for none).
+// tested there. On the BSDs it does not allocate: Recvfrom's address
+// buffer stays on its stack there (go build -gcflags=-m), and neither a
+// TCP nor a unix stream socket reports a source address, so there is no
+// Sockaddr to make. On Linux the buffer escapes and a unix peer's address
+// is reported, which is why Linux has its own raw call. A descriptor
+// that is not a socket is read with read(2). The error is a bare Errno
+// (0 for none).
 func recvDontwait(fd int, b []byte) (int, syscall.Errno) {
 	if len(b) == 0 {
 		return 0, 0

@@ -13,11 +13,19 @@ import (
 // SO_DOMAIN, and macOS has no SO_ACCEPTCONN (sockinfo_*.go say which system
 // has what).
 
+// The socket options socketFamily and socketListening ask first, 0 for
+// none. They are variables only so that tests on Linux can take the path
+// of the systems that lack them.
+var (
+	optDomain     = soDomain
+	optAcceptConn = unix.SO_ACCEPTCONN
+)
+
 // socketFamily returns the address family of socket s: SO_DOMAIN where the
 // kernel answers it, the family of its getsockname(2) address elsewhere.
 func socketFamily(s int) (int, error) {
-	if soDomain != 0 {
-		family, err := unix.GetsockoptInt(s, unix.SOL_SOCKET, soDomain)
+	if optDomain != 0 {
+		family, err := unix.GetsockoptInt(s, unix.SOL_SOCKET, optDomain)
 		if err == nil {
 			return family, nil
 		}
@@ -56,13 +64,16 @@ func socknameFamily(s int) (int, error) {
 // and on any other kernel that refuses it, listeningWithoutAcceptConn
 // decides.
 func socketListening(s, sotype int) (bool, error) {
-	v, err := unix.GetsockoptInt(s, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
-	if err == nil {
-		// The BSDs answer the SO_ACCEPTCONN bit of so_options (2), Linux 1.
-		return v != 0, nil
-	}
-	if err != unix.ENOPROTOOPT {
-		return false, os.NewSyscallError("getsockopt", err)
+	if optAcceptConn != 0 {
+		v, err := unix.GetsockoptInt(s, unix.SOL_SOCKET, optAcceptConn)
+		if err == nil {
+			// The BSDs answer the SO_ACCEPTCONN bit of so_options (2),
+			// Linux 1.
+			return v != 0, nil
+		}
+		if err != unix.ENOPROTOOPT {
+			return false, os.NewSyscallError("getsockopt", err)
+		}
 	}
 	return listeningWithoutAcceptConn(s, sotype)
 }
