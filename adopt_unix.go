@@ -176,7 +176,9 @@ func fileError(network string, err error) error {
 //
 // Errors are *net.OpError with Op "inspect": errors.Is(err, syscall.EBADF)
 // for a descriptor that is not open, syscall.ENOTSOCK for one that is not a
-// socket.
+// socket. Inspect works on Linux, macOS and the BSDs (see AdoptStreamPort
+// for how macOS tells a listening socket); elsewhere it returns
+// ErrNotSupported.
 func Inspect(fd int) (SocketInfo, error) {
 	info := SocketInfo{FD: fd}
 	var err error
@@ -234,6 +236,11 @@ var inherited struct {
 //
 // The first call's answer, error included, is kept: later calls return it
 // again (in a fresh slice) without reading the environment.
+//
+// Inherited works on Linux, macOS and the BSDs: the protocol is only
+// environment variables and descriptors, whatever passed them. Elsewhere
+// it returns nil, nil when nothing was passed and ErrNotSupported when
+// sockets were.
 func Inherited() ([]SocketInfo, error) {
 	inherited.mu.Lock()
 	defer inherited.mu.Unlock()

@@ -44,7 +44,8 @@ var (
 	ErrConnectionLost = errors.New("netport: connection lost")
 
 	// ErrNotSupported is returned on systems that lack a feature, such as
-	// descriptor adoption outside Unix or peer credentials outside Linux.
+	// descriptor adoption, Port.File or peer credentials outside Linux,
+	// macOS and the BSDs.
 	ErrNotSupported = errors.New("netport: not supported on this system")
 )
 

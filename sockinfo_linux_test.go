@@ -249,3 +249,20 @@ func TestRecvDontwait(t *testing.T) {
 		t.Errorf("closed descriptor: got %d, %v; want 0, EBADF", n, errno)
 	}
 }
+
+// TestAdoptedBoundSocketStopsAtAccept checks what AdoptStreamPort says of
+// macOS: a socket bound but never listened on passes as listening there,
+// and the port stops at its first accept, logging EINVAL.
+func TestAdoptedBoundSocketStopsAtAccept(t *testing.T) {
+	withoutSocketOptions(t)
+	logger, logs := testLogger()
+	fd := fdOf(rawSocket(t, unix.AF_INET, unix.SOCK_STREAM, loopback4(), false))
+	p, err := (&Config{Logger: logger}).AdoptStreamPort(fd, unix.AF_INET, newEchoFactory())
+	if err != nil {
+		t.Fatalf("AdoptStreamPort: %v", err)
+	}
+	waitClosed(t, p.Done(), "the port to stop")
+	if !strings.Contains(logs.String(), syscall.EINVAL.Error()) {
+		t.Errorf("log %q; want it to name EINVAL", logs.String())
+	}
+}
