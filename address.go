@@ -1,4 +1,4 @@
-//go:build linux
+//go:build darwin || freebsd || linux || netbsd || openbsd
 
 package netport
 
@@ -53,10 +53,6 @@ func familyName(family int) string {
 		return "AF_INET6"
 	case unix.AF_UNIX:
 		return "AF_UNIX"
-	case unix.AF_NETLINK:
-		return "AF_NETLINK"
-	case unix.AF_PACKET:
-		return "AF_PACKET"
 	}
 	return "address family " + strconv.Itoa(family)
 }

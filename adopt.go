@@ -24,6 +24,13 @@ import (
 // the cause; no descriptor is left open on any error path. A nil f or a
 // Config it cannot use gives ErrInvalidConfig before fd is touched; a
 // StartFactory that panics gives an error saying so.
+//
+// Adoption works on Linux, macOS and the BSDs. Where the kernel has no
+// SO_DOMAIN (macOS, NetBSD) the family comes from getsockname(2); where it
+// has no SO_ACCEPTCONN (macOS) a unix socket that was bound but never
+// listened on passes as listening, and the port stops at its first accept
+// with EINVAL. Elsewhere (Windows) every Adopt call returns a *net.OpError
+// wrapping ErrNotSupported.
 func (c *Config) AdoptStreamPort(fd, family int, f Factory) (*Port, error) {
 	if err := c.checkStream(f); err != nil {
 		return nil, &net.OpError{Op: "adopt", Err: err}
@@ -45,7 +52,8 @@ func (c *Config) AdoptStreamPort(fd, family int, f Factory) (*Port, error) {
 // StartFactory and StopFactory are never called for it, and no Port
 // tracks it: Port.Shutdown does not reach it. Config.TLS does not apply:
 // a handed-over connection is served as it is, since whoever accepted it
-// may already have spoken on it.
+// may already have spoken on it. As AdoptStreamPort, it works on Linux,
+// macOS and the BSDs, and returns ErrNotSupported elsewhere.
 func (c *Config) AdoptStreamConnection(fd, family int, f Factory) (*Conn, error) {
 	if err := c.checkStream(f); err != nil {
 		return nil, &net.OpError{Op: "adopt", Err: err}
@@ -94,7 +102,7 @@ func AdoptStreamConnection(fd, family int, f Factory) (*Conn, error) {
 type SocketInfo struct {
 	FD        int    // the descriptor
 	Name      string // its name from LISTEN_FDNAMES; "" when not named
-	Family    int    // SO_DOMAIN: syscall.AF_INET, AF_INET6, AF_UNIX...
+	Family    int    // SO_DOMAIN (getsockname(2) on macOS, NetBSD): syscall.AF_INET, AF_INET6, AF_UNIX...
 	Type      int    // SO_TYPE: syscall.SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET...
-	Listening bool   // SO_ACCEPTCONN: listen(2) was called on it
+	Listening bool   // SO_ACCEPTCONN: listen(2) was called on it (on macOS, see AdoptStreamPort)
 }

@@ -7,7 +7,9 @@ import "net"
 // DefaultMaxPacketSize). family is AF_INET or AF_INET6, or AF_UNIX for a
 // unixgram socket. Ownership and the checks are those of AdoptStreamPort,
 // with SOCK_DGRAM as the type and no listening check. Closing the port
-// closes only the duplicate, so another holder keeps reading.
+// closes only the duplicate, so another holder keeps reading. As
+// AdoptStreamPort, it works on Linux, macOS and the BSDs, and returns
+// ErrNotSupported elsewhere.
 func (c *Config) AdoptDatagramPort(fd, family int, p DatagramProtocol, maxPacketSize int) (*DatagramPort, error) {
 	if err := c.checkDatagramArgs(p, maxPacketSize); err != nil {
 		return nil, &net.OpError{Op: "adopt", Err: err}

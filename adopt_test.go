@@ -274,8 +274,10 @@ func testAdoptError(t *testing.T, tc adoptErrorCase, kind socketKind, adopt func
 			t.Fatalf("adopt(%d, %d) succeeded; want an error", fd, tc.family)
 		}
 	}
-	if after := countFDs(t); after != before {
-		t.Errorf("got %d open descriptors after 201 failed calls; want %d", after, before)
+	// Fewer is no leak: the runtime's finalizers close descriptors that
+	// earlier tests left to the garbage collector (splice pipes).
+	if after := countFDs(t); after > before {
+		t.Errorf("got %d open descriptors after 201 failed calls; want at most %d", after, before)
 	}
 }
 

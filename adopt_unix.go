@@ -1,4 +1,4 @@
-//go:build linux
+//go:build darwin || freebsd || linux || netbsd || openbsd
 
 package netport
 
@@ -126,9 +126,15 @@ func checkSocket(s, family int, kind socketKind) (sotype int, err error) {
 	if want := kind.sotype(); sotype != want {
 		return sotype, fmt.Errorf("%w %s, want %s", ErrUnsupportedSocketType, typeName(sotype), typeName(want))
 	}
-	domain, err := unix.GetsockoptInt(s, unix.SOL_SOCKET, unix.SO_DOMAIN)
+	domain, err := socketFamily(s)
+	if errors.Is(err, unix.EAFNOSUPPORT) {
+		// Only getsockname(2) fails so: the socket's family is none
+		// that could be declared.
+		return sotype, fmt.Errorf("%w: declared %s, socket is of another family (%w)", ErrAddressFamilyMismatch,
+			familyName(family), err)
+	}
 	if err != nil {
-		return sotype, os.NewSyscallError("getsockopt", err)
+		return sotype, err
 	}
 	if domain != family {
 		return sotype, fmt.Errorf("%w: declared %s, socket is %s", ErrAddressFamilyMismatch,
@@ -136,11 +142,11 @@ func checkSocket(s, family int, kind socketKind) (sotype int, err error) {
 	}
 	switch kind {
 	case listenerKind:
-		listening, err := unix.GetsockoptInt(s, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
+		listening, err := socketListening(s, sotype)
 		if err != nil {
-			return sotype, os.NewSyscallError("getsockopt", err)
+			return sotype, err
 		}
-		if listening == 0 {
+		if !listening {
 			return sotype, fmt.Errorf("%w (listen(2) was never called on it)", ErrNotListening)
 		}
 	case connKind:
@@ -169,28 +175,32 @@ func fileError(network string, err error) error {
 //
 // Errors are *net.OpError with Op "inspect": errors.Is(err, syscall.EBADF)
 // for a descriptor that is not open, syscall.ENOTSOCK for one that is not a
-// socket.
+// socket. Inspect works on Linux, macOS and the BSDs (see AdoptStreamPort
+// for how macOS tells a listening socket); elsewhere it returns
+// ErrNotSupported.
 func Inspect(fd int) (SocketInfo, error) {
 	info := SocketInfo{FD: fd}
 	var err error
 	if info.Type, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err != nil {
 		return SocketInfo{}, inspectError(fd, "", err)
 	}
-	if info.Family, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err != nil {
+	if info.Family, err = socketFamily(fd); err != nil {
 		return SocketInfo{}, inspectError(fd, "", err)
 	}
 	network := networkName(info.Family, info.Type)
-	listening, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
-	if err != nil {
+	if info.Listening, err = socketListening(fd, info.Type); err != nil {
 		return SocketInfo{}, inspectError(fd, network, err)
 	}
-	info.Listening = listening != 0
 	return info, nil
 }
 
+// inspectError wraps err, a bare Errno from getsockopt or an
+// *os.SyscallError naming its call, as an Inspect error.
 func inspectError(fd int, network string, err error) error {
-	return &net.OpError{Op: "inspect", Net: network,
-		Err: fmt.Errorf("descriptor %d: %w", fd, os.NewSyscallError("getsockopt", err))}
+	if errno, ok := err.(unix.Errno); ok {
+		err = os.NewSyscallError("getsockopt", errno)
+	}
+	return &net.OpError{Op: "inspect", Net: network, Err: fmt.Errorf("descriptor %d: %w", fd, err)}
 }
 
 // listenFDsStart is the first descriptor a service manager passes
@@ -226,6 +236,11 @@ var inherited struct {
 //
 // The first call's answer, error included, is kept: later calls return it
 // again (in a fresh slice) without reading the environment.
+//
+// Inherited works on Linux, macOS and the BSDs: the protocol is only
+// environment variables and descriptors, whatever passed them. Elsewhere
+// it returns nil, nil when nothing was passed and ErrNotSupported when
+// sockets were.
 func Inherited() ([]SocketInfo, error) {
 	inherited.mu.Lock()
 	defer inherited.mu.Unlock()

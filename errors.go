@@ -57,7 +57,8 @@ var (
 	ErrWriteToConnected = fmt.Errorf("netport: write to another address on a connected datagram socket (%w)", net.ErrWriteToConnected)
 
 	// ErrNotSupported is returned on systems that lack a feature, such as
-	// descriptor adoption outside Unix or peer credentials outside Linux.
+	// descriptor adoption, Port.File or peer credentials outside Linux,
+	// macOS and the BSDs.
 	ErrNotSupported = errors.New("netport: not supported on this system")
 )
 

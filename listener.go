@@ -39,11 +39,15 @@ const (
 // KeepAlive of silence.
 type Config struct {
 	// Backlog is the listen(2) backlog of fresh stream sockets; 0 means the
-	// system maximum, as net.Listen uses. Adopted sockets keep theirs.
+	// system maximum, as net.Listen uses. Adopted sockets keep theirs. It
+	// works on Linux, macOS and the BSDs; elsewhere (Windows) a Backlog
+	// other than 0 makes Listen fail with ErrNotSupported.
 	Backlog int
 
 	// ReusePort sets SO_REUSEPORT on fresh sockets, so that several ports
-	// (in one process or several) can listen on the same address.
+	// (in one process or several) can listen on the same address. It works
+	// on Linux, macOS and the BSDs; elsewhere (Windows) it makes Listen and
+	// ListenPacket fail with ErrNotSupported.
 	ReusePort bool
 
 	// TLS, when not nil, serves TLS on every accepted connection. The
@@ -53,6 +57,8 @@ type Config struct {
 
 	// UnixMode is the mode of a fresh unix socket file, set before the
 	// socket listens; 0 leaves what net.Listen gives (0777 less the umask).
+	// It works on Linux, macOS and the BSDs; elsewhere (Windows) a UnixMode
+	// other than 0 makes Listen fail with ErrNotSupported.
 	UnixMode os.FileMode
 
 	// MaxConns limits the connections a port serves at once; 0 means no

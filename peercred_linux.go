@@ -1,48 +1,16 @@
 package netport
 
 import (
-	"net"
 	"os"
 
 	"golang.org/x/sys/unix"
 )
 
-// PeerCredentials returns the pid, uid and gid of the peer of a unix
-// socket connection, so that a server can refuse a user. t is the
-// Transport a protocol was given (or any Transport whose Conn is a
-// *net.UnixConn, TLS over one included). It returns an error wrapping
-// ErrNotSupported for any other connection, and a *net.OpError wrapping
-// the OS error when the kernel cannot tell.
-func PeerCredentials(t Transport) (PeerCred, error) {
-	nc := t.Conn()
-	for {
-		// A *tls.Conn, and the view a Conn gives of net's own conn.
-		u, ok := nc.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		nc = u.NetConn()
-	}
-	uc, ok := nc.(*net.UnixConn)
-	if !ok {
-		return PeerCred{}, &net.OpError{Op: "peercred", Net: t.LocalAddr().Network(), Addr: t.RemoteAddr(), Err: ErrNotSupported}
-	}
-	fail := func(err error) (PeerCred, error) {
-		return PeerCred{}, &net.OpError{Op: "peercred", Net: "unix", Source: uc.LocalAddr(), Addr: uc.RemoteAddr(), Err: err}
-	}
-	rc, err := uc.SyscallConn()
+// peerCred reads SO_PEERCRED (socket(7)).
+func peerCred(fd int) (PeerCred, error) {
+	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if err != nil {
-		return fail(err)
-	}
-	var cred *unix.Ucred
-	var gerr error
-	if err := rc.Control(func(fd uintptr) {
-		cred, gerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return fail(err)
-	}
-	if gerr != nil {
-		return fail(os.NewSyscallError("getsockopt SO_PEERCRED", gerr))
+		return PeerCred{}, os.NewSyscallError("getsockopt SO_PEERCRED", err)
 	}
 	return PeerCred{PID: int(cred.Pid), UID: int(cred.Uid), GID: int(cred.Gid)}, nil
 }

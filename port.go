@@ -267,8 +267,10 @@ var aLongTimeAgo = time.Unix(1, 0)
 // File returns a duplicate of the listening socket, close-on-exec, to hand
 // to a child process through exec.Cmd.ExtraFiles; the caller closes it.
 // Unlike net's File methods, passing it to exec leaves the port's own
-// socket non-blocking. It returns an error wrapping net.ErrClosed once the
-// port is closed, and ErrNotSupported for a listener with no descriptor.
+// socket non-blocking. It works on Linux, macOS and the BSDs. It returns an
+// error wrapping net.ErrClosed once the port is closed, and
+// ErrNotSupported for a listener with no descriptor and on systems without
+// Unix descriptors (Windows).
 func (p *Port) File() (*os.File, error) {
 	if !p.Listening() {
 		return nil, &net.OpError{Op: "file", Net: p.addr.Network(), Addr: p.addr, Err: net.ErrClosed}

@@ -1,4 +1,4 @@
-//go:build linux && !race
+//go:build linux && !race && !386
 
 package netport
 
@@ -17,9 +17,11 @@ import (
 // netport's read costs above the kernel's own work. recv also takes a
 // shorter path through the kernel than read(2).
 //
-// Race builds use syscall.Read instead (recv_other.go): only it tells the
+// Race builds use syscall.Read instead (recv_read.go): only it tells the
 // race detector that data written to a socket by one goroutine and read
-// here by another orders their memory accesses.
+// here by another orders their memory accesses. So does linux/386, where
+// recvfrom is reached through socketcall(2) and the direct system call
+// needs Linux 4.3.
 //
 // The error is a bare Errno (0 for none), so that the caller compares
 // numbers rather than interfaces.

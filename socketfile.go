@@ -2,6 +2,7 @@ package netport
 
 import (
 	"os"
+	"runtime"
 	"sync/atomic"
 )
 
@@ -14,12 +15,17 @@ type socketFile struct {
 	kept atomic.Bool // another process serves the socket now (Restart): never remove
 }
 
+// abstractSockets says whether a unix socket path starting with '@' names
+// a socket in Linux's abstract namespace (unix(7)), which has no file.
+// Elsewhere such a path is an ordinary file name.
+const abstractSockets = runtime.GOOS == "linux" || runtime.GOOS == "android"
+
 // boundSocketFile records the identity of the socket file just bound at
 // path and gives it mode, when mode is not zero. It returns nil for an
 // abstract or unnamed socket, which has no file. On error the file is
 // removed.
 func boundSocketFile(path string, mode os.FileMode) (*socketFile, error) {
-	if path == "" || path[0] == '@' {
+	if path == "" || abstractSockets && path[0] == '@' {
 		return nil, nil
 	}
 	f := &socketFile{path: path}

@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !darwin && !freebsd && !linux && !netbsd && !openbsd
 
 package netport
 
@@ -8,9 +8,8 @@ import (
 	"strconv"
 )
 
-// Descriptor adoption needs Linux's socket options (SO_DOMAIN,
-// SO_ACCEPTCONN) to check a descriptor before serving it; elsewhere every
-// call answers ErrNotSupported.
+// Descriptor adoption needs a Unix socket descriptor to check and
+// duplicate; here every call answers ErrNotSupported.
 
 func adoptListener(fd, family int) (net.Listener, error) {
 	return nil, &net.OpError{Op: "adopt", Err: ErrNotSupported}
@@ -24,14 +23,16 @@ func adoptPacketConn(fd, family int) (net.PacketConn, error) {
 	return nil, &net.OpError{Op: "adopt", Err: ErrNotSupported}
 }
 
-// Inspect reports what descriptor fd is. On this system it always returns
-// a *net.OpError with Op "inspect" wrapping ErrNotSupported.
+// Inspect reports what descriptor fd is, on Linux, macOS and the BSDs. On
+// this system it always returns a *net.OpError with Op "inspect" wrapping
+// ErrNotSupported.
 func Inspect(fd int) (SocketInfo, error) {
 	return SocketInfo{}, &net.OpError{Op: "inspect", Err: ErrNotSupported}
 }
 
 // Inherited returns the sockets a service manager passed to this process
-// by systemd's socket-activation protocol. On this system it returns nil,
+// by systemd's socket-activation protocol, on Linux, macOS and the BSDs.
+// On this system it returns nil,
 // nil when LISTEN_PID is unset or names another process (nothing was
 // passed to this one), and an error wrapping ErrNotSupported when sockets
 // were passed to it.

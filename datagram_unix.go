@@ -1,3 +1,5 @@
+//go:build darwin || freebsd || linux || netbsd || openbsd
+
 package netport
 
 import (
@@ -8,8 +10,9 @@ import (
 )
 
 // datagramCanReadMsg reports whether datagramReadMsg can read from pc:
-// recvmsg on Linux sets MSG_TRUNC when a datagram did not fit, so the read
-// buffer needs no spare byte.
+// recvmsg(2) sets MSG_TRUNC in the flags it returns when a datagram did not
+// fit (on Linux, macOS and the BSDs alike), so the read buffer needs no
+// spare byte.
 func datagramCanReadMsg(pc net.PacketConn) bool {
 	switch pc.(type) {
 	case *net.UDPConn, *net.UnixConn:

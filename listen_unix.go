@@ -1,3 +1,5 @@
+//go:build darwin || freebsd || linux || netbsd || openbsd
+
 package netport
 
 import (
@@ -9,8 +11,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// maxBacklog asks listen(2) for the system maximum: Linux caps any larger
-// backlog at net.core.somaxconn.
+// maxBacklog asks listen(2) for the system maximum: every Unix caps a
+// larger backlog at its own limit (net.core.somaxconn on Linux,
+// kern.ipc.somaxconn on macOS and FreeBSD, kern.somaxconn on OpenBSD and
+// NetBSD), as listen(2) on each says.
 const maxBacklog = 1<<16 - 1
 
 // listenStream makes a fresh listening stream socket. file is the socket
@@ -86,9 +90,9 @@ func (c *Config) listenUnix(address string) (net.Listener, *socketFile, error) {
 	if address == "" {
 		return fail(os.NewSyscallError("bind", syscall.EINVAL))
 	}
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	fd, err := newSocket(unix.AF_UNIX, unix.SOCK_STREAM)
 	if err != nil {
-		return fail(os.NewSyscallError("socket", err))
+		return fail(err)
 	}
 	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: address}); err != nil {
 		unix.Close(fd)
@@ -154,36 +158,4 @@ func dupFile(sc syscall.Conn, name string) (*os.File, error) {
 		return nil, os.NewSyscallError("fcntl", derr)
 	}
 	return os.NewFile(uintptr(nfd), name), nil
-}
-
-// unreadData reports whether bytes from the peer wait unread in the
-// socket's receive queue.
-func unreadData(nc net.Conn) bool { return queued(nc, unix.SIOCINQ) }
-
-// unsentData reports whether bytes written on a TCP connection are not yet
-// acknowledged by the peer: data from the peer that arrives after close(2)
-// is answered with a reset, which would drop them.
-func unsentData(nc net.Conn) bool {
-	if _, ok := nc.(*net.TCPConn); !ok {
-		return false
-	}
-	return queued(nc, unix.SIOCOUTQ)
-}
-
-// queued returns whether the socket queue that the ioctl req measures
-// holds any bytes.
-func queued(nc net.Conn, req uint) bool {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	n := 0
-	rc.Control(func(fd uintptr) {
-		n, _ = unix.IoctlGetInt(int(fd), req)
-	})
-	return n > 0
 }

@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !darwin && !freebsd && !linux && !netbsd && !openbsd
 
 package netport
 
@@ -9,7 +9,8 @@ import (
 )
 
 // listenStream makes a fresh listening stream socket with net.Listen.
-// Backlog, ReusePort and UnixMode need Linux here and give ErrNotSupported.
+// Backlog, ReusePort and UnixMode need a Unix socket descriptor: set here,
+// they give ErrNotSupported rather than being silently ignored.
 func (c *Config) listenStream(network, address string) (net.Listener, *socketFile, error) {
 	if c != nil && (c.Backlog != 0 || c.ReusePort || c.UnixMode != 0) {
 		return nil, nil, &net.OpError{Op: "listen", Net: network, Err: ErrNotSupported}
@@ -19,7 +20,7 @@ func (c *Config) listenStream(network, address string) (net.Listener, *socketFil
 		return nil, nil, err
 	}
 	if ul, ok := ln.(*net.UnixListener); ok {
-		// The port removes the file itself, as on Linux.
+		// The port removes the file itself, as on Unix.
 		ul.SetUnlinkOnClose(false)
 		file, err := boundSocketFile(address, 0)
 		if err != nil {
@@ -31,19 +32,15 @@ func (c *Config) listenStream(network, address string) (net.Listener, *socketFil
 	return ln, nil, nil
 }
 
+// setReusePort refuses Config.ReusePort where there is no SO_REUSEPORT.
+func setReusePort(network, address string, rc syscall.RawConn) error {
+	return ErrNotSupported
+}
+
+// reserveFD reserves nothing: the descriptor shedding of the accept loop
+// is for Unix descriptors.
 func reserveFD() int   { return -1 }
 func releaseFD(fd int) {}
 
+// dupFile refuses: Port.File hands a Unix descriptor to a child process.
 func dupFile(sc syscall.Conn, name string) (*os.File, error) { return nil, ErrNotSupported }
-
-// unreadData reports false: without SIOCINQ it cannot tell (unsentData
-// makes a TCP connection linger all the same).
-func unreadData(net.Conn) bool { return false }
-
-// unsentData reports true for a TCP connection: without SIOCOUTQ,
-// LoseConnection cannot tell whether a reset would drop data still on its
-// way to the peer, so it lingers.
-func unsentData(nc net.Conn) bool {
-	_, ok := nc.(*net.TCPConn)
-	return ok
-}
