@@ -42,6 +42,8 @@ type Conn struct {
 
 	wmu sync.Mutex // serialises writes and the write side's close
 
+	snd atomic.Pointer[sendState] // send queue and producer (sendqueue.go); nil until used
+
 	ending atomic.Bool   // set once the end is decided; later ends are ignored
 	endCh  chan struct{} // closed when ending is set
 	reason error         // why it ends; written once, before endCh is closed
@@ -191,6 +193,7 @@ func (c *Conn) run() (parked bool) {
 func (c *Conn) end() {
 	c.setEnd(done(nil))
 	c.unwatch()
+	c.endSend()
 	c.nc.Close()
 	c.call("ConnectionLost", func() { c.proto.ConnectionLost(c.reason) })
 }
@@ -290,6 +293,9 @@ func (c *Conn) writeTimeout() time.Duration {
 
 // Write writes b, blocking until it is written; see Transport.
 func (c *Conn) Write(b []byte) (int, error) {
+	if c.sendPath() {
+		return c.sendWrite("write", b, nil, false)
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if err := c.writable("write"); err != nil {
@@ -308,6 +314,10 @@ func (c *Conn) Write(b []byte) (int, error) {
 // WriteSequence writes bufs in order with one vectored write where the
 // connection has one; see Transport.
 func (c *Conn) WriteSequence(bufs [][]byte) error {
+	if c.sendPath() {
+		_, err := c.sendWrite("writev", nil, bufs, true)
+		return err
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if err := c.writable("writev"); err != nil {
@@ -367,6 +377,9 @@ func (c *Conn) LoseConnection() error {
 	c.mu.Unlock()
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.loseLater() {
+		return nil // sendqueue.go calls it again once the queue has gone out
+	}
 	// close(2) would answer the peer's data with a reset and drop what
 	// is still queued for the peer: then send FIN and read until the
 	// peer's FIN instead. The end and that decision are made together

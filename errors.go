@@ -46,6 +46,15 @@ var (
 	// ErrNotSupported is returned on systems that lack a feature, such as
 	// descriptor adoption outside Unix or peer credentials outside Linux.
 	ErrNotSupported = errors.New("netport: not supported on this system")
+
+	// ErrWriteBufferFull is wrapped in the reason a connection ends with
+	// (inside ErrConnectionLost), and in the error Write returns, when its
+	// send queue would grow past Config.MaxWriteBuffer.
+	ErrWriteBufferFull = errors.New("netport: write buffer full")
+
+	// ErrProducerRegistered is returned by RegisterProducer while another
+	// producer is registered on the transport.
+	ErrProducerRegistered = errors.New("netport: a producer is already registered")
 )
 
 // connError joins a sentinel with its cause so that errors.Is matches both.
@@ -88,4 +97,5 @@ var (
 	errNilFactory  = errors.New("netport: nil Factory")
 	errNilProtocol = fmt.Errorf("%w: nil DatagramProtocol", ErrNoProtocol)
 	errNilListener = errors.New("netport: nil Listener")
+	errNilConn     = errors.New("netport: nil Conn")
 )

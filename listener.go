@@ -17,6 +17,11 @@ const (
 	// DefaultMaxPacketSize is the datagram size used when maxPacketSize is
 	// zero, as in Twisted.
 	DefaultMaxPacketSize = 8192
+
+	// DefaultMaxWriteBufferFactor gives the limit of a connection's send
+	// queue when Config.MaxWriteBuffer is zero: this many times
+	// Config.WriteBuffer.
+	DefaultMaxWriteBufferFactor = 64
 )
 
 // A Config holds the settings of the ports, connections and datagram ports
@@ -52,13 +57,31 @@ type Config struct {
 	IdleTimeout time.Duration
 
 	// WriteTimeout fails and closes a connection whose Write cannot finish
-	// within this long; 0 means no limit. As IdleTimeout, it does not
+	// within this long; 0 means no limit. With WriteBuffer above 0 it
+	// bounds the send queue instead: when no byte of it could be sent for
+	// this long, the connection ends. As IdleTimeout, it does not
 	// apply to a Handler, which writes the connection itself.
 	WriteTimeout time.Duration
 
 	// ReadBufferSize is the most a connection reads at once; 0 means
 	// DefaultReadBufferSize.
 	ReadBufferSize int
+
+	// WriteBuffer chooses how Transport.Write behaves. 0 means that Write
+	// blocks until the kernel has taken every byte. Above 0, Write never
+	// blocks: what the socket does not take at once is queued, in order,
+	// and sent by a goroutine of the connection's own as the peer reads.
+	// WriteBuffer is then the queue's high-water mark: past it a streaming
+	// producer registered on the transport is paused, and it is resumed
+	// once the queue is empty (see Transport.RegisterProducer).
+	WriteBuffer int
+
+	// MaxWriteBuffer limits a connection's send queue when WriteBuffer is
+	// above 0: a Write that would make the queue longer fails and ends the
+	// connection (ConnectionLost gets ErrConnectionLost wrapping
+	// ErrWriteBufferFull). 0 means DefaultMaxWriteBufferFactor times
+	// WriteBuffer. It never applies to blocking writes.
+	MaxWriteBuffer int
 
 	// Logger receives accept errors and recovered panics; nil means
 	// slog.Default().

@@ -97,7 +97,7 @@ func (p *Port) sweep(stop <-chan struct{}) {
 func (c *Conn) requestPark() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.parkReq || c.unusual.Load() || c.ending.Load() {
+	if c.parkReq || c.unusual.Load() || c.ending.Load() || c.sending() {
 		return
 	}
 	c.parkReq = true
@@ -124,7 +124,7 @@ func (c *Conn) quiet() int {
 		return quietNotMine
 	}
 	c.parkReq = false
-	if c.unusual.Load() || c.ending.Load() {
+	if c.unusual.Load() || c.ending.Load() || c.sending() {
 		// Let prepareRead and readError handle it as before, with the
 		// deadline drain or LoseConnection set, if they set one.
 		if !c.lingering && !c.drainReq {

@@ -1,0 +1,181 @@
+package netport
+
+import (
+	"errors"
+	"net"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// A port of Twisted's twisted.protocols.portforward: ProxyServer accepts
+// a client, connects to the backend with a ProxyClient, and each side
+// registers the other as its streaming producer, so that a slow reader on
+// either side stops the reading on the other.
+
+// proxy is portforward.Proxy: what one side receives, it writes to the
+// other; when one side ends, the other is closed.
+type proxy struct {
+	tr   Transport
+	peer Transport
+}
+
+func (p *proxy) DataReceived(b []byte) { p.peer.Write(b) }
+
+func (p *proxy) ConnectionLost(error) {
+	if p.peer != nil {
+		p.peer.LoseConnection()
+	}
+}
+
+// proxyServer is portforward.ProxyServer.
+type proxyServer struct {
+	proxy
+	cfg  *Config
+	dial func() (net.Conn, error)
+}
+
+func (s *proxyServer) ConnectionMade(t Transport) {
+	s.tr = t
+	// Don't read anything from the connecting client until there is
+	// somewhere to send it to.
+	t.PauseProducing()
+	nc, err := s.dial()
+	if err != nil {
+		t.LoseConnection()
+		return
+	}
+	client := &proxyClient{server: s}
+	if _, err := s.cfg.ServeConn(nc, FactoryFunc(func(net.Addr) Protocol { return client })); err != nil {
+		t.LoseConnection()
+	}
+}
+
+// proxyClient is portforward.ProxyClient.
+type proxyClient struct {
+	proxy
+	server *proxyServer
+}
+
+func (c *proxyClient) ConnectionMade(t Transport) {
+	c.tr = t
+	c.peer = c.server.tr
+	c.server.peer = t // read only once the server resumes, below
+	t.RegisterProducer(c.peer, true)
+	c.peer.RegisterProducer(t, true)
+	c.peer.ResumeProducing()
+}
+
+// proxyFactory is portforward.ProxyFactory.
+func proxyFactory(cfg *Config, network, address string) Factory {
+	return FactoryFunc(func(net.Addr) Protocol {
+		return &proxyServer{cfg: cfg, dial: func() (net.Conn, error) {
+			return net.DialTimeout(network, address, testTimeout)
+		}}
+	})
+}
+
+// TestPortForward: bytes go both ways through the forwarder, and closing
+// the client closes the backend connection, in both write models.
+func TestPortForward(t *testing.T) {
+	for _, wb := range []int{0, 16 << 10} {
+		t.Run("WriteBuffer="+strconv.Itoa(wb), func(t *testing.T) {
+			backends := newEchoFactory()
+			backend := listen(t, nil, "tcp", "127.0.0.1:0", backends)
+			cfg := &Config{WriteBuffer: wb}
+			fwd := listen(t, cfg, "tcp", "127.0.0.1:0", proxyFactory(cfg, "tcp", backend.Addr().String()))
+			c := dial(t, fwd)
+			roundTrip(t, c, []byte("hello through the forwarder"))
+			roundTrip(t, c, pattern(4<<20))
+			c.Close()
+			if reason := recv(t, recv(t, backends.built).lost); !errors.Is(reason, ErrConnectionDone) {
+				t.Fatalf("backend ConnectionLost(%v); want ErrConnectionDone", reason)
+			}
+		})
+	}
+}
+
+// proxyTransfer sends total bytes from a client through a forwarder to a
+// backend that reads them window bytes at a time, at most rate bytes a
+// second (0: as fast as it can), and stops after each window to measure
+// the heap: the largest growth over the start, after a GC, is returned.
+func proxyTransfer(tb testing.TB, cfg *Config, total, window int, rate float64) uint64 {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	fwd := listen(tb, cfg, "tcp", "127.0.0.1:0", proxyFactory(cfg, "tcp", ln.Addr().String()))
+
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+
+	client := dial(tb, fwd)
+	client.SetDeadline(time.Time{})
+	sent := make(chan error, 1)
+	go func() {
+		chunk := pattern(64 << 10)
+		for n := 0; n < total; n += len(chunk) {
+			if _, err := client.Write(chunk); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	back, err := ln.Accept()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer back.Close()
+	buf := make([]byte, 64<<10)
+	var peak uint64
+	start := time.Now()
+	for got := 0; got < total; {
+		back.SetReadDeadline(time.Now().Add(testTimeout))
+		end := min(got+window, total)
+		for got < end {
+			n, err := back.Read(buf[:min(len(buf), end-got)])
+			if err != nil {
+				tb.Fatalf("backend read after %d of %d bytes: %v", got, total, err)
+			}
+			got += n
+		}
+		if rate > 0 {
+			// The throttle of a slow reader, not a synchronisation.
+			if d := time.Duration(float64(got)/rate*float64(time.Second)) - time.Since(start); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		if m.HeapAlloc > before.HeapAlloc && m.HeapAlloc-before.HeapAlloc > peak {
+			peak = m.HeapAlloc - before.HeapAlloc
+		}
+	}
+	if err := recvWithin(tb, sent, testTimeout, "the client's writes"); err != nil {
+		tb.Fatalf("client write: %v", err)
+	}
+	return peak
+}
+
+// TestProxyBoundsMemory: a 64 MiB transfer through the forwarder to a
+// backend that reads in 4 MiB windows, stopping after each, keeps the
+// forwarder's heap within a few WriteBuffers, because the producer
+// stops the reading from the fast client while the backend's queue is
+// full. Without producers the queue would take whatever the client can
+// send while the backend pauses (MaxWriteBuffer here allows 1 GiB).
+func TestProxyBoundsMemory(t *testing.T) {
+	const writeBuffer = 256 << 10
+	cfg := &Config{WriteBuffer: writeBuffer, MaxWriteBuffer: 1 << 30}
+	peak := proxyTransfer(t, cfg, 64<<20, 4<<20, 0)
+	t.Logf("heap growth at its largest: %d KiB (WriteBuffer %d KiB)", peak>>10, writeBuffer>>10)
+	if limit := uint64(8 * writeBuffer); peak > limit {
+		t.Fatalf("heap grew by %d bytes; want at most %d (8 WriteBuffers)", peak, limit)
+	}
+}
+
