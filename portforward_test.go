@@ -178,4 +178,3 @@ func TestProxyBoundsMemory(t *testing.T) {
 		t.Fatalf("heap grew by %d bytes; want at most %d (8 WriteBuffers)", peak, limit)
 	}
 }
-
