@@ -455,6 +455,9 @@ func (c *Conn) LoseWriteConnection() error {
 	if !ok {
 		return &net.OpError{Op: "close", Net: c.local.Network(), Source: c.local, Addr: c.remote, Err: ErrNotSupported}
 	}
+	if c.closeWriteLater() {
+		return nil // sendqueue.go calls it again once the queue has gone out
+	}
 	if err := sendFIN(c.nc, c.raw, cw); err != nil {
 		return err
 	}

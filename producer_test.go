@@ -313,3 +313,26 @@ func TestPeerHalfCloseSendsQueue(t *testing.T) {
 		t.Fatalf("read %d bytes before EOF; want the %d queued", len(got), total)
 	}
 }
+
+// TestLoseWriteConnectionSendsQueueFirst: the FIN of a half-close comes
+// after what is queued, and the connection still reads.
+func TestLoseWriteConnectionSendsQueueFirst(t *testing.T) {
+	const total = 4 << 20
+	want := pattern(total)
+	f := newHookFactory(func(tr Transport) {
+		tr.Write(want)
+		if err := tr.LoseWriteConnection(); err != nil {
+			t.Errorf("LoseWriteConnection: %v", err)
+		}
+	}, nil)
+	p := listen(t, &Config{WriteBuffer: 16 << 10, MaxWriteBuffer: total}, "tcp", "127.0.0.1:0", f)
+	c := dial(t, p)
+	h := recv(t, f.built)
+	if got := readAll(t, c); !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes before EOF; want the %d queued", len(got), total)
+	}
+	c.Write([]byte("still read"))
+	if got := recv(t, h.data); string(got) != "still read" {
+		t.Fatalf("DataReceived(%q) after the half-close; want %q", got, "still read")
+	}
+}

@@ -54,6 +54,7 @@ type sendState struct {
 	flushing bool  // a flusher runs; the queue is empty when it is false
 	ferr     error // the flusher's write failed
 	loseReq  bool  // LoseConnection waits for the queue and the producer
+	finReq   bool  // LoseWriteConnection waits for the queue
 	ended    bool  // the connection ended: the queue is gone
 	producerState
 }
@@ -434,11 +435,33 @@ func (s *sendState) settle() bool {
 		}
 	}
 	lose := s.loseReq && s.prod == nil && !s.ended
+	fin := s.finReq && !s.ended
+	s.finReq = false
 	s.mu.Unlock()
 	s.pump()
+	if fin {
+		s.c.LoseWriteConnection()
+	}
 	if lose {
 		s.c.LoseConnection()
 	}
+	return true
+}
+
+// closeWriteLater defers LoseWriteConnection's FIN while bytes are
+// queued; settle calls it again once they have gone out. Called with
+// c.wmu held.
+func (c *Conn) closeWriteLater() bool {
+	s := c.snd.Load()
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended || !s.flushing {
+		return false
+	}
+	s.finReq = true
 	return true
 }
 
