@@ -45,10 +45,12 @@ const benchWait = 2 * time.Minute
 
 // BenchmarkEchoRequest: 64 persistent connections, each sending 64 bytes
 // and waiting for the echo, over and over. One iteration is
-// echoRounds round trips on every connection, on each server.
+// echoRounds round trips on every connection, on each server. A third
+// server, netport with Config.WriteBuffer (Write never blocks), runs in
+// the same rounds; its ratio to plain is queued-cpu-ratio.
 func BenchmarkEchoRequest(b *testing.B) {
 	const conns, echoRounds, size = 64, 50, 64
-	servers := startPair(b, modeEcho)
+	servers := append(startPair(b, modeEcho), startBenchChild(b, kindQueued, modeEcho))
 	clients := make([][]net.Conn, len(servers))
 	for i, s := range servers {
 		clients[i] = dialMany(b, s.addr, conns)
@@ -62,16 +64,21 @@ func BenchmarkEchoRequest(b *testing.B) {
 	meters := make([]meter, len(servers))
 	round := 0
 	for b.Loop() {
-		for _, i := range order(round) {
+		for k := range servers {
+			i := (k + round) % len(servers) // each server goes first in turn
 			meters[i].measure(b, servers[i], conns*echoRounds, func() error {
 				return benchPingPong(clients[i], echoRounds, size)
 			})
 		}
 		round++
 	}
-	report(b, "req", meters)
+	report(b, "req", meters[:2])
 	b.ReportMetric(meters[0].allocsPerOp(), "plain-allocs/req")
 	b.ReportMetric(meters[1].allocsPerOp(), "netport-allocs/req")
+	b.ReportMetric(meters[2].cpuPerOp(), "queued-cpu-ns/req")
+	b.ReportMetric(meters[2].cpuPerOp()/meters[0].cpuPerOp(), "queued-cpu-ratio")
+	b.ReportMetric(meters[2].allocsPerOp(), "queued-allocs/req")
+	b.ReportMetric(meters[2].cores(meters[2].serverCPU), "queued-server-cores")
 }
 
 // BenchmarkAcceptConn: 32 concurrent clients, each connecting, exchanging

@@ -69,6 +69,7 @@ func (c *Conn) RegisterProducer(p Producer, streaming bool) error {
 		return c.opError("register", ErrProducerRegistered)
 	}
 	s.prod, s.streaming, s.told = p, streaming, false
+	s.producing.Store(true)
 	s.full = streaming && s.q.len() > c.writeBuffer()
 	s.more = !streaming
 	s.mu.Unlock()
@@ -118,6 +119,7 @@ func (c *Conn) dropProducer(p Producer) {
 // LoseConnection is now free to go ahead.
 func (s *sendState) clearProducerLocked() bool {
 	s.prod, s.full, s.told, s.more = nil, false, false, false
+	s.producing.Store(false)
 	return s.loseReq && !s.flushing && !s.ended
 }
 
@@ -219,6 +221,7 @@ func (s *sendState) stopSendLocked() []*Conn {
 		s.stop = s.prod
 	}
 	s.prod, s.full, s.told, s.more = nil, false, false, false
+	s.producing.Store(false)
 	consumers := s.consumers
 	s.consumers = nil
 	return consumers

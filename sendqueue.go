@@ -44,8 +44,9 @@ type sendState struct {
 	wb   []byte        // the direct write's rest; guarded by c.wmu
 	werr syscall.Errno // the direct write's error; guarded by c.wmu
 
-	wg   sync.WaitGroup // the flusher goroutine
-	busy atomic.Bool    // mirrors flushing, read by the parking sweeper
+	wg        sync.WaitGroup // the flusher goroutine
+	busy      atomic.Bool    // mirrors flushing: set only with c.wmu held
+	producing atomic.Bool    // mirrors prod != nil
 
 	// mu guards the fields below. It is never held across a call that
 	// may block, nor across a call to the producer.
@@ -126,9 +127,10 @@ func (c *Conn) sendWrite(op string, b []byte, bufs [][]byte, seq bool) (int, err
 		c.wmu.Unlock()
 		return 0, nil
 	}
-	s.mu.Lock()
-	direct := s.rc != nil && !s.flushing
-	s.mu.Unlock()
+	// busy is set only under wmu, which this Write holds: false means
+	// that no flusher runs nor can start (one still returning leaves the
+	// socket to this Write as soon as it has).
+	direct := s.rc != nil && !s.busy.Load()
 	if direct {
 		// No flusher runs, and none can start while wmu is held: the
 		// socket is this Write's alone.
@@ -146,7 +148,9 @@ func (c *Conn) sendWrite(op string, b []byte, bufs [][]byte, seq bool) (int, err
 		}
 		if sent == total {
 			c.wmu.Unlock()
-			s.sent()
+			if s.producing.Load() {
+				s.sent()
+			}
 			return total, nil
 		}
 	}

@@ -48,8 +48,8 @@ func (s *sendState) writeNow(fd uintptr) bool {
 	return true
 }
 
-// writeErrno is syscall.Write with its error as a bare Errno (0 for none).
-func writeErrno(fd int, b []byte) (int, syscall.Errno) {
+// plainWrite is syscall.Write with its error as a bare Errno (0 for none).
+func plainWrite(fd int, b []byte) (int, syscall.Errno) {
 	n, err := syscall.Write(fd, b)
 	if err != nil {
 		errno, ok := err.(syscall.Errno)
