@@ -2,7 +2,9 @@ package netport
 
 import (
 	"errors"
+	"io"
 	"net"
+	"os"
 	"runtime"
 	"strconv"
 	"testing"
@@ -96,25 +98,29 @@ func TestPortForward(t *testing.T) {
 	}
 }
 
-// proxyTransfer sends total bytes from a client through a forwarder to a
-// backend that reads them window bytes at a time, at most rate bytes a
-// second (0: as fast as it can), and stops after each window to measure
-// the heap: the largest growth over the start, after a GC, is returned.
-func proxyTransfer(tb testing.TB, cfg *Config, total, window int, rate float64) uint64 {
+// proxyTransfer sends total bytes from a client through the forwarder
+// that start makes (forwarding to backend) to a backend that reads them
+// window bytes at a time, at most rate bytes a second (0: as fast as it
+// can), and stops after each window to measure the heap: the largest
+// growth over the start, after a GC, is returned.
+func proxyTransfer(tb testing.TB, start func(backend string) net.Addr, total, window int, rate float64) uint64 {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer ln.Close()
-	fwd := listen(tb, cfg, "tcp", "127.0.0.1:0", proxyFactory(cfg, "tcp", ln.Addr().String()))
+	fwd := start(ln.Addr().String())
 
 	var before runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 
-	client := dial(tb, fwd)
-	client.SetDeadline(time.Time{})
+	client, err := net.DialTimeout("tcp", fwd.String(), testTimeout)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer client.Close()
 	sent := make(chan error, 1)
 	go func() {
 		chunk := pattern(64 << 10)
@@ -133,7 +139,7 @@ func proxyTransfer(tb testing.TB, cfg *Config, total, window int, rate float64) 
 	defer back.Close()
 	buf := make([]byte, 64<<10)
 	var peak uint64
-	start := time.Now()
+	began := time.Now()
 	for got := 0; got < total; {
 		back.SetReadDeadline(time.Now().Add(testTimeout))
 		end := min(got+window, total)
@@ -146,7 +152,7 @@ func proxyTransfer(tb testing.TB, cfg *Config, total, window int, rate float64) 
 		}
 		if rate > 0 {
 			// The throttle of a slow reader, not a synchronisation.
-			if d := time.Duration(float64(got)/rate*float64(time.Second)) - time.Since(start); d > 0 {
+			if d := time.Duration(float64(got)/rate*float64(time.Second)) - time.Since(began); d > 0 {
 				time.Sleep(d)
 			}
 		}
@@ -172,9 +178,65 @@ func proxyTransfer(tb testing.TB, cfg *Config, total, window int, rate float64) 
 func TestProxyBoundsMemory(t *testing.T) {
 	const writeBuffer = 256 << 10
 	cfg := &Config{WriteBuffer: writeBuffer, MaxWriteBuffer: 1 << 30}
-	peak := proxyTransfer(t, cfg, 64<<20, 4<<20, 0)
+	peak := proxyTransfer(t, func(backend string) net.Addr {
+		return listen(t, cfg, "tcp", "127.0.0.1:0", proxyFactory(cfg, "tcp", backend)).Addr()
+	}, 64<<20, 4<<20, 0)
 	t.Logf("heap growth at its largest: %d KiB (WriteBuffer %d KiB)", peak>>10, writeBuffer>>10)
 	if limit := uint64(8 * writeBuffer); peak > limit {
 		t.Fatalf("heap grew by %d bytes; want at most %d (8 WriteBuffers)", peak, limit)
 	}
+}
+
+// BenchmarkProxyMemory: the largest heap growth of a forwarder carrying
+// NETPORT_PROXY_MIB MiB (default 64) to a backend reading 1 MiB windows at
+// NETPORT_PROXY_RATE MiB/s (default 0: as fast as it can), for netport's
+// forwarder (WriteBuffer 256 KiB, producers both ways) and, in the same
+// run, the plain idiom (two io.Copy goroutines). The heap is the whole
+// benchmark process's, client and backend included; both sides' figures
+// carry the same client and backend costs.
+func BenchmarkProxyMemory(b *testing.B) {
+	const writeBuffer = 256 << 10
+	mib, rate := 64, 0.0
+	if v, err := strconv.Atoi(os.Getenv("NETPORT_PROXY_MIB")); err == nil && v > 0 {
+		mib = v
+	}
+	if v, err := strconv.ParseFloat(os.Getenv("NETPORT_PROXY_RATE"), 64); err == nil && v > 0 {
+		rate = v * (1 << 20)
+	}
+	cfg := &Config{WriteBuffer: writeBuffer, MaxWriteBuffer: 1 << 40}
+	netportFwd := func(backend string) net.Addr {
+		return listen(b, cfg, "tcp", "127.0.0.1:0", proxyFactory(cfg, "tcp", backend)).Addr()
+	}
+	plainFwd := func(backend string) net.Addr {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				a, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c, err := net.Dial("tcp", backend)
+				if err != nil {
+					a.Close()
+					continue
+				}
+				go func() { io.Copy(c, a); c.Close() }()
+				go func() { io.Copy(a, c); a.Close() }()
+			}
+		}()
+		return ln.Addr()
+	}
+	var peak [2]uint64
+	for b.Loop() {
+		peak[0] = max(peak[0], proxyTransfer(b, plainFwd, mib<<20, 1<<20, rate))
+		peak[1] = max(peak[1], proxyTransfer(b, netportFwd, mib<<20, 1<<20, rate))
+	}
+	b.ReportMetric(float64(peak[0])/(1<<10), "plain-heap-KiB")
+	b.ReportMetric(float64(peak[1])/(1<<10), "netport-heap-KiB")
+	b.ReportMetric(float64(peak[1])/writeBuffer, "netport-heap-WriteBuffers")
+	b.ReportMetric(float64(peak[1])/float64(max(peak[0], 1)), "heap-ratio")
 }

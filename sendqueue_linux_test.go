@@ -62,3 +62,28 @@ func TestQueueAndParking(t *testing.T) {
 	}
 	roundTrip(t, client, []byte("after the queue"))
 }
+
+// TestQueuedWriteAllocates: a Write that the socket takes whole allocates
+// nothing, with a WriteBuffer as without.
+func TestQueuedWriteAllocates(t *testing.T) {
+	for _, wb := range []int{0, 64 << 10} {
+		f := newHookFactory(nil, nil)
+		p := listen(t, &Config{WriteBuffer: wb}, "tcp", "127.0.0.1:0", f)
+		c := dial(t, p)
+		tr := recv(t, recv(t, f.built).made)
+		msg, got := pattern(64), make([]byte, 64)
+		tr.Write(msg) // the first makes the connection's send state
+		readFull(c, got)
+		allocs := testing.AllocsPerRun(1000, func() {
+			if _, err := tr.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := readFull(c, got); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("WriteBuffer %d: %v allocations per Write; want 0", wb, allocs)
+		}
+	}
+}
