@@ -336,3 +336,32 @@ func TestLoseWriteConnectionSendsQueueFirst(t *testing.T) {
 		t.Fatalf("DataReceived(%q) after the half-close; want %q", got, "still read")
 	}
 }
+
+// TestDefaultMaxWriteBuffer: MaxWriteBuffer 0 means
+// DefaultMaxWriteBufferFactor times WriteBuffer. Over memory connections
+// every Write is queued, so the limit applies to the whole Write.
+func TestDefaultMaxWriteBuffer(t *testing.T) {
+	const wb = 1024
+	limit := DefaultMaxWriteBufferFactor * wb
+	for _, tt := range []struct {
+		size int
+		want error
+	}{{limit, nil}, {limit + 1, ErrWriteBufferFull}} {
+		ln := NewMemoryListener()
+		f := newHookFactory(nil, nil)
+		p, err := (&Config{WriteBuffer: wb}).Serve(ln, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ln.Dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := recv(t, recv(t, f.built).made)
+		if _, err := tr.Write(make([]byte, tt.size)); !errors.Is(err, tt.want) {
+			t.Errorf("Write of %d bytes with WriteBuffer %d: %v; want %v", tt.size, wb, err, tt.want)
+		}
+		c.Close()
+		shutdown(t, p)
+	}
+}
