@@ -291,7 +291,8 @@ func (c *Conn) writeTimeout() time.Duration {
 	return c.cfg.WriteTimeout
 }
 
-// Write writes b, blocking until it is written; see Transport.
+// Write writes b, blocking until it is written, or with Config.WriteBuffer
+// queueing what the socket does not take at once; see Transport.
 func (c *Conn) Write(b []byte) (int, error) {
 	if c.sendPath() {
 		return c.sendWrite("write", b, nil, false)
@@ -368,6 +369,10 @@ func (c *Conn) fail(err error) {
 // peer's data, now or later, with a reset that could lose what was
 // written. ConnectionLost gets ErrConnectionDone. Calling it again, or
 // after the connection ended, does nothing and returns nil.
+//
+// With bytes queued (Config.WriteBuffer) or a producer registered, it
+// returns at once and closes once the queue has gone out and the producer
+// has been unregistered (Twisted's rule); writes meanwhile are still sent.
 func (c *Conn) LoseConnection() error {
 	c.mu.Lock()
 	if c.handler {

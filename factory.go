@@ -101,7 +101,8 @@ type Transport interface {
 	WriteSequence(bufs [][]byte) error
 
 	// LoseConnection closes the connection once writes in flight have
-	// finished. ConnectionLost then gets ErrConnectionDone.
+	// finished, what is queued has been sent, and a registered producer
+	// has been unregistered. ConnectionLost then gets ErrConnectionDone.
 	LoseConnection() error
 
 	// AbortConnection closes the connection at once; on TCP the peer sees
