@@ -171,7 +171,7 @@ func proxyTransfer(tb testing.TB, start func(backend string) net.Addr, total, wi
 
 // TestProxyBoundsMemory: a 64 MiB transfer through the forwarder to a
 // backend that reads in 4 MiB windows, stopping after each, keeps the
-// forwarder's heap within a few WriteBuffers, because the producer
+// forwarder's heap within a few WriteBuffers (12 at most here), because the producer
 // stops the reading from the fast client while the backend's queue is
 // full. Without producers the queue would take whatever the client can
 // send while the backend pauses (MaxWriteBuffer here allows 1 GiB).
@@ -182,8 +182,12 @@ func TestProxyBoundsMemory(t *testing.T) {
 		return listen(t, cfg, "tcp", "127.0.0.1:0", proxyFactory(cfg, "tcp", backend)).Addr()
 	}, 64<<20, 4<<20, 0)
 	t.Logf("heap growth at its largest: %d KiB (WriteBuffer %d KiB)", peak>>10, writeBuffer>>10)
-	if limit := uint64(8 * writeBuffer); peak > limit {
-		t.Fatalf("heap grew by %d bytes; want at most %d (8 WriteBuffers)", peak, limit)
+	// Measured: 5 to 8 WriteBuffers on a busy machine (the live queue, an
+	// emptied one kept for reuse, four read buffers, and what the
+	// forwarder allocates between the GC and the reading of the figure).
+	// Without producers it is over 50.
+	if limit := uint64(12 * writeBuffer); peak > limit {
+		t.Fatalf("heap grew by %d bytes; want at most %d (12 WriteBuffers)", peak, limit)
 	}
 }
 
