@@ -365,3 +365,42 @@ func TestDefaultMaxWriteBuffer(t *testing.T) {
 		shutdown(t, p)
 	}
 }
+
+// queuedDrainer queues a large reply when connected and, asked to drain,
+// queues a last word behind it and closes.
+type queuedDrainer struct {
+	*hookProto
+	reply []byte
+}
+
+func (d queuedDrainer) ConnectionMade(t Transport) {
+	d.hookProto.ConnectionMade(t)
+	t.Write(d.reply)
+}
+
+func (d queuedDrainer) Drain() {
+	d.t.Write([]byte("bye"))
+	d.t.LoseConnection()
+}
+
+// TestShutdownDrainWithQueue: Shutdown asks a protocol with a queue to
+// Drain; what it writes then goes out after the queue, and Shutdown
+// returns once all of it has.
+func TestShutdownDrainWithQueue(t *testing.T) {
+	const total = 4 << 20
+	reply := pattern(total)
+	f := FactoryFunc(func(net.Addr) Protocol { return queuedDrainer{newHookProto(nil, nil), reply} })
+	p := listen(t, &Config{WriteBuffer: 16 << 10, MaxWriteBuffer: total}, "tcp", "127.0.0.1:0", f)
+	c := dial(t, p)
+	first := readN(t, c, 1) // the reply has begun: the connection is served
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	done := shutdownAsync(ctx, p)
+	want := append(bytes.Clone(reply), "bye"...)
+	if got := append(first, readAll(t, c)...); !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes before EOF; want the %d queued and %q", len(got), total, "bye")
+	}
+	if err := recv(t, done); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
