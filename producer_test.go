@@ -7,6 +7,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -403,4 +406,82 @@ func TestShutdownDrainWithQueue(t *testing.T) {
 	if err := recv(t, done); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
+}
+
+// overlapProducer notices calls that overlap.
+type overlapProducer struct {
+	in, overlaps, pauses atomic.Int32
+	paused               atomic.Bool
+}
+
+func (p *overlapProducer) enter() {
+	if p.in.Add(1) != 1 {
+		p.overlaps.Add(1)
+	}
+	runtime.Gosched() // widen the window an overlap would need
+}
+func (p *overlapProducer) PauseProducing() {
+	p.enter()
+	p.pauses.Add(1)
+	p.paused.Store(true)
+	p.in.Add(-1)
+}
+func (p *overlapProducer) ResumeProducing() { p.enter(); p.paused.Store(false); p.in.Add(-1) }
+func (p *overlapProducer) StopProducing()   { p.enter(); p.in.Add(-1) }
+
+// TestProducerCallsNeverOverlap: writers on several goroutines and the
+// flusher all decide pauses and resumes; the producer's calls still come
+// one at a time, and the last one leaves it resumed once all is sent.
+func TestProducerCallsNeverOverlap(t *testing.T) {
+	const writers, writes, size = 4, 4000, 1024
+	f := newHookFactory(nil, nil)
+	p := listen(t, &Config{WriteBuffer: 4 << 10, MaxWriteBuffer: 64 << 20}, "tcp", "127.0.0.1:0", f)
+	c := dial(t, p)
+	tr := recv(t, recv(t, f.built).made)
+	prod := new(overlapProducer)
+	tr.RegisterProducer(prod, true)
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			msg := make([]byte, size)
+			for range writes {
+				tr.Write(msg)
+			}
+		})
+	}
+	wg.Wait() // Write never blocks: the queue holds what the kernel did not take
+	readN(t, c, writers*writes*size)
+	// The flusher's last resume may still be on its way: a write that the
+	// socket takes whole asks for nothing, so wait for the queue to settle.
+	waitClosed(t, settled(tr.(*Conn)), "the queue to drain")
+	if n := prod.overlaps.Load(); n != 0 {
+		t.Fatalf("%d producer calls overlapped another; want none", n)
+	}
+	if prod.pauses.Load() == 0 {
+		t.Fatal("the producer was never paused; want pauses (WriteBuffer 4 KiB)")
+	}
+	if prod.paused.Load() {
+		t.Fatal("the producer is left paused with the queue empty; want resumed")
+	}
+}
+
+// settled returns a channel closed once c has no queue and no call to
+// its producer under way.
+func settled(c *Conn) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		deadline := time.Now().Add(testTimeout)
+		for time.Now().Before(deadline) {
+			s := c.snd.Load()
+			s.mu.Lock()
+			idle := !s.flushing && !s.calling
+			s.mu.Unlock()
+			if idle {
+				return
+			}
+			runtime.Gosched()
+		}
+	}()
+	return ch
 }
