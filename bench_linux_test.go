@@ -45,6 +45,7 @@ const (
 const (
 	kindPlain   = "plain"   // net.Listen and the hand-written accept loop
 	kindNetport = "netport" // netport.Listen with a protocol
+	kindQueued  = "queued"  // the same with Config.WriteBuffer: Write never blocks
 )
 
 // The two behaviours a benchmark server can have.
@@ -157,12 +158,16 @@ func startBenchServer(kind, mode string) (addr string, stop func(), err error) {
 			}
 		}()
 		return ln.Addr().String(), func() { ln.Close() }, nil
-	case kindNetport:
+	case kindNetport, kindQueued:
 		f := FactoryFunc(func(net.Addr) Protocol { return &benchEcho{} })
 		if mode == modeSink {
 			f = func(net.Addr) Protocol { return &benchSink{} }
 		}
-		p, err := Listen("tcp", "127.0.0.1:0", f)
+		var cfg *Config
+		if kind == kindQueued {
+			cfg = &Config{WriteBuffer: 64 << 10}
+		}
+		p, err := cfg.Listen("tcp", "127.0.0.1:0", f)
 		if err != nil {
 			return "", nil, err
 		}

@@ -49,7 +49,9 @@ const benchWait = 2 * time.Minute
 // with no other connection (idle=0), and with a crowd of idle ones held
 // open on each server by a child process (idle=18000, skipped with
 // -short), which netport has parked; p99 is the round trip's 99th
-// percentile latency, as the client sees it.
+// percentile latency, as the client sees it. A third
+// server, netport with Config.WriteBuffer (Write never blocks), runs in
+// the same rounds; its ratio to plain is queued-cpu-ratio.
 func BenchmarkEchoRequest(b *testing.B) {
 	for _, idle := range crowdSizes() {
 		b.Run(fmt.Sprintf("idle=%d", idle), func(b *testing.B) { benchEchoRequest(b, idle) })
@@ -58,7 +60,7 @@ func BenchmarkEchoRequest(b *testing.B) {
 
 func benchEchoRequest(b *testing.B, idle int) {
 	const conns, echoRounds, size = 64, 50, 64
-	servers := startPair(b, modeEcho)
+	servers := append(startPair(b, modeEcho), startBenchChild(b, kindQueued, modeEcho))
 	crowdPair(b, servers, idle)
 	clients := make([][]net.Conn, len(servers))
 	for i, s := range servers {
@@ -73,7 +75,8 @@ func benchEchoRequest(b *testing.B, idle int) {
 	meters := make([]meter, len(servers))
 	round := 0
 	for b.Loop() {
-		for _, i := range order(round) {
+		for k := range servers {
+			i := (k + round) % len(servers) // each server goes first in turn
 			meters[i].measure(b, servers[i], conns*echoRounds, func() error {
 				lat, err := benchPingPong(clients[i], echoRounds, size)
 				meters[i].lat = append(meters[i].lat, lat...)
@@ -82,11 +85,15 @@ func benchEchoRequest(b *testing.B, idle int) {
 		}
 		round++
 	}
-	report(b, "req", meters)
+	report(b, "req", meters[:2])
 	b.ReportMetric(meters[0].allocsPerOp(), "plain-allocs/req")
 	b.ReportMetric(meters[1].allocsPerOp(), "netport-allocs/req")
 	b.ReportMetric(meters[0].p99(), "plain-p99-µs")
 	b.ReportMetric(meters[1].p99(), "netport-p99-µs")
+	b.ReportMetric(meters[2].cpuPerOp(), "queued-cpu-ns/req")
+	b.ReportMetric(meters[2].cpuPerOp()/meters[0].cpuPerOp(), "queued-cpu-ratio")
+	b.ReportMetric(meters[2].allocsPerOp(), "queued-allocs/req")
+	b.ReportMetric(meters[2].cores(meters[2].serverCPU), "queued-server-cores")
 }
 
 // BenchmarkAcceptConn: 32 concurrent clients, each connecting, exchanging

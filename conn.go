@@ -35,6 +35,8 @@ type Conn struct {
 
 	wmu sync.Mutex // serialises writes and the write side's close
 
+	snd atomic.Pointer[sendState] // send queue and producer (sendqueue.go); nil until used
+
 	ending atomic.Bool // set once the end is decided; later ends are ignored
 	reason error       // guarded by mu: why it ends; set before ending (an abort may still replace it until reported)
 
@@ -269,6 +271,7 @@ func (c *Conn) run() (parked bool) {
 // end closes the connection and calls ConnectionLost.
 func (c *Conn) end() {
 	c.setEnd(done(nil))
+	c.endSend()
 	c.closeNC()
 	c.endContext()
 	c.mu.Lock()
@@ -379,8 +382,12 @@ func (c *Conn) writeTimeout() time.Duration {
 	return c.cfg.WriteTimeout
 }
 
-// Write writes b, blocking until it is written; see Transport.
+// Write writes b, blocking until it is written, or with Config.WriteBuffer
+// queueing what the socket does not take at once; see Transport.
 func (c *Conn) Write(b []byte) (int, error) {
+	if c.sendPath() {
+		return c.sendWrite("write", b, nil, false)
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if err := c.writable("write"); err != nil {
@@ -397,6 +404,10 @@ func (c *Conn) Write(b []byte) (int, error) {
 // WriteSequence writes bufs in order with one vectored write where the
 // connection has one; see Transport.
 func (c *Conn) WriteSequence(bufs [][]byte) error {
+	if c.sendPath() {
+		_, err := c.sendWrite("writev", nil, bufs, true)
+		return err
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if err := c.writable("writev"); err != nil {
@@ -445,6 +456,10 @@ func (c *Conn) fail(err error) {
 // peer's data, now or later, with a reset that could lose what was
 // written. ConnectionLost gets ErrConnectionDone. Calling it again, or
 // after the connection ended, does nothing and returns nil.
+//
+// With bytes queued (Config.WriteBuffer) or a producer registered, it
+// returns at once and closes once the queue has gone out and the producer
+// has been unregistered (Twisted's rule); writes meanwhile are still sent.
 func (c *Conn) LoseConnection() error {
 	c.mu.Lock()
 	if c.handler {
@@ -454,6 +469,9 @@ func (c *Conn) LoseConnection() error {
 	c.mu.Unlock()
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.loseLater() {
+		return nil // sendqueue.go calls it again once the queue has gone out
+	}
 	// close(2) would answer the peer's data with a reset and drop what
 	// is still queued for the peer: then send FIN and read until the
 	// peer's FIN instead. The end and that decision are made together
@@ -537,6 +555,9 @@ func (c *Conn) LoseWriteConnection() error {
 	cw, ok := c.nc.(interface{ CloseWrite() error })
 	if !ok {
 		return &net.OpError{Op: "close", Net: c.local.Network(), Source: c.local, Addr: c.remote, Err: ErrNotSupported}
+	}
+	if c.closeWriteLater() {
+		return nil // sendqueue.go calls it again once the queue has gone out
 	}
 	if err := sendFIN(c.nc, c.raw, cw); err != nil {
 		return err

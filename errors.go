@@ -60,6 +60,15 @@ var (
 	// descriptor adoption, Port.File or peer credentials outside Linux,
 	// macOS and the BSDs.
 	ErrNotSupported = errors.New("netport: not supported on this system")
+
+	// ErrWriteBufferFull is wrapped in the reason a connection ends with
+	// (inside ErrConnectionLost), and in the error Write returns, when its
+	// send queue would grow past Config.MaxWriteBuffer.
+	ErrWriteBufferFull = errors.New("netport: write buffer full")
+
+	// ErrProducerRegistered is returned by RegisterProducer while another
+	// producer is registered on the transport.
+	ErrProducerRegistered = errors.New("netport: a producer is already registered")
 )
 
 // connError joins a sentinel with its cause so that errors.Is matches both.
@@ -102,4 +111,5 @@ var (
 	errNilFactory  error = &configError{msg: "nil Factory"}
 	errNilProtocol error = &configError{msg: "nil DatagramProtocol", also: ErrNoProtocol}
 	errNilListener       = errors.New("netport: nil Listener")
+	errNilConn           = errors.New("netport: nil Conn")
 )

@@ -99,7 +99,11 @@ type Transport interface {
 	// Write writes b and blocks until it is written or the write fails.
 	// On failure (including a WriteTimeout) the connection is closed and
 	// the error returned; after the connection is closed it returns an
-	// error wrapping net.ErrClosed.
+	// error wrapping net.ErrClosed. With Config.WriteBuffer above 0 it
+	// never blocks: what the socket does not take at once is queued and
+	// sent in order, and Write returns len(b); it fails with an error
+	// wrapping ErrWriteBufferFull, and ends the connection, when the queue
+	// would pass Config.MaxWriteBuffer.
 	Write(b []byte) (int, error)
 
 	// WriteSequence writes the buffers in order, with one vectored write
@@ -107,7 +111,8 @@ type Transport interface {
 	WriteSequence(bufs [][]byte) error
 
 	// LoseConnection closes the connection once writes in flight have
-	// finished. ConnectionLost then gets ErrConnectionDone.
+	// finished, what is queued has been sent, and a registered producer
+	// has been unregistered. ConnectionLost then gets ErrConnectionDone.
 	LoseConnection() error
 
 	// AbortConnection closes the connection at once; on TCP the peer sees
@@ -129,6 +134,23 @@ type Transport interface {
 
 	// StopProducing is LoseConnection, for Twisted's producer interface.
 	StopProducing()
+
+	// RegisterProducer makes p the producer of the data written to the
+	// transport, as Twisted's registerProducer. A streaming producer
+	// (streaming true: Twisted's IPushProducer) is paused while the
+	// transport cannot keep up (its send queue has passed
+	// Config.WriteBuffer, or, with blocking writes, a Write is blocked) and
+	// resumed once it can; a pull producer (streaming false) is asked for
+	// more with ResumeProducing now and each time what it wrote has been
+	// sent. p.StopProducing is called once when the connection ends. It
+	// returns an error wrapping ErrProducerRegistered while another
+	// producer is registered, and, when the connection has ended, calls
+	// p.StopProducing at once and returns an error wrapping net.ErrClosed.
+	RegisterProducer(p Producer, streaming bool) error
+
+	// UnregisterProducer forgets the registered producer, if any; a
+	// LoseConnection waiting for it then goes ahead.
+	UnregisterProducer()
 
 	// LocalAddr returns the local address.
 	LocalAddr() net.Addr

@@ -22,6 +22,11 @@ const (
 	// DefaultHandshakeTimeout bounds a TLS handshake when
 	// Config.HandshakeTimeout is zero.
 	DefaultHandshakeTimeout = 10 * time.Second
+
+	// DefaultMaxWriteBufferFactor gives the limit of a connection's send
+	// queue when Config.MaxWriteBuffer is zero: this many times
+	// Config.WriteBuffer.
+	DefaultMaxWriteBufferFactor = 64
 )
 
 // A Config holds the settings of the ports, connections and datagram ports
@@ -77,7 +82,9 @@ type Config struct {
 	// WriteTimeout fails and closes a connection whose Write cannot finish
 	// within this long; 0 means no limit. For a Handler it is the write
 	// deadline of each Write on the conn serve is given, unless serve set
-	// a write deadline itself.
+	// a write deadline itself. With WriteBuffer above 0 it bounds the send
+	// queue instead: when no byte of it could be sent for this long, the
+	// connection ends.
 	WriteTimeout time.Duration
 
 	// HandshakeTimeout bounds a TLS handshake (with Config.TLS set): a
@@ -97,6 +104,22 @@ type Config struct {
 	// the connection's own goroutine before BuildProtocol (after a TLS
 	// handshake); adopted connections keep what they have.
 	KeepAlive time.Duration
+
+	// WriteBuffer chooses how Transport.Write behaves. 0 means that Write
+	// blocks until the kernel has taken every byte. Above 0, Write never
+	// blocks: what the socket does not take at once is queued, in order,
+	// and sent by a goroutine of the connection's own as the peer reads.
+	// WriteBuffer is then the queue's high-water mark: past it a streaming
+	// producer registered on the transport is paused, and it is resumed
+	// once the queue is empty (see Transport.RegisterProducer).
+	WriteBuffer int
+
+	// MaxWriteBuffer limits a connection's send queue when WriteBuffer is
+	// above 0: a Write that would make the queue longer fails and ends the
+	// connection (ConnectionLost gets ErrConnectionLost wrapping
+	// ErrWriteBufferFull). 0 means DefaultMaxWriteBufferFactor times
+	// WriteBuffer. It never applies to blocking writes.
+	MaxWriteBuffer int
 
 	// Logger receives one Info line when a port starts listening and one
 	// when it stops, accept errors and recovered panics; nil means

@@ -74,9 +74,10 @@ const (
 func (c *Conn) requestPark() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.parkReq || c.unusual.Load() || c.ending.Load() || !c.userRD.IsZero() {
+	if c.parkReq || c.unusual.Load() || c.ending.Load() || !c.userRD.IsZero() || c.sending() {
 		// A connection with a read deadline of the user's keeps its
-		// goroutine, to be there when the deadline passes.
+		// goroutine, to be there when the deadline passes; one with a send
+		// queue keeps it until the queue has drained.
 		return
 	}
 	c.parkReq = true
@@ -100,7 +101,7 @@ func (c *Conn) quiet() int {
 		return quietNotMine
 	}
 	c.parkReq = false
-	if c.unusual.Load() || c.ending.Load() {
+	if c.unusual.Load() || c.ending.Load() || c.sending() {
 		// Let prepareRead and readError handle it as before, with the
 		// deadline drain or LoseConnection set, if they set one.
 		if !c.lingering && !c.drainReq {

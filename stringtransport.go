@@ -26,6 +26,10 @@ type StringTransport struct {
 	writeLost bool
 	paused    bool
 	pauses    int
+
+	producer  Producer // guarded by mu
+	streaming bool     // guarded by mu
+	full      bool     // guarded by mu: SetBufferFull(true) is in force
 }
 
 var _ Transport = (*StringTransport)(nil)
@@ -90,11 +94,17 @@ func (t *StringTransport) LoseConnection() error {
 	return nil
 }
 
-// AbortConnection records the call. It returns nil.
+// AbortConnection records the call; as on a real connection, a
+// registered producer is stopped and forgotten. It returns nil.
 func (t *StringTransport) AbortConnection() error {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	t.aborted = true
+	p := t.producer
+	t.producer = nil
+	t.mu.Unlock()
+	if p != nil {
+		p.StopProducing()
+	}
 	return nil
 }
 
@@ -188,4 +198,72 @@ func (t *StringTransport) Context() context.Context {
 		return context.Background()
 	}
 	return t.Ctx
+}
+
+// RegisterProducer records p as the transport's producer. A pull producer
+// (streaming false) gets ResumeProducing at once, as Twisted's does; a
+// streaming one is paused at once while SetBufferFull(true) is in force.
+// It returns an error wrapping ErrProducerRegistered while another is
+// registered, and after AbortConnection it calls p.StopProducing and
+// returns one wrapping net.ErrClosed.
+func (t *StringTransport) RegisterProducer(p Producer, streaming bool) error {
+	t.mu.Lock()
+	if t.aborted {
+		t.mu.Unlock()
+		p.StopProducing()
+		return &net.OpError{Op: "register", Net: "memory", Err: net.ErrClosed}
+	}
+	if t.producer != nil {
+		t.mu.Unlock()
+		return &net.OpError{Op: "register", Net: "memory", Err: ErrProducerRegistered}
+	}
+	t.producer, t.streaming = p, streaming
+	full := t.full
+	t.mu.Unlock()
+	switch {
+	case !streaming:
+		p.ResumeProducing()
+	case full:
+		p.PauseProducing()
+	}
+	return nil
+}
+
+// UnregisterProducer forgets the registered producer, if any.
+func (t *StringTransport) UnregisterProducer() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.producer = nil
+}
+
+// Producer returns the registered producer and whether it is streaming;
+// nil when none is registered.
+func (t *StringTransport) Producer() (p Producer, streaming bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.producer, t.streaming
+}
+
+// SetBufferFull plays the part of a send queue, for testing a producer:
+// full true, as when the queue passes Config.WriteBuffer, pauses a
+// registered streaming producer; full false, as when the queue has
+// drained, resumes it, or asks a pull producer for more with
+// ResumeProducing. Each call makes at most one call on the producer,
+// outside the transport's lock.
+func (t *StringTransport) SetBufferFull(full bool) {
+	t.mu.Lock()
+	p, streaming, was := t.producer, t.streaming, t.full
+	t.full = full
+	t.mu.Unlock()
+	switch {
+	case p == nil:
+	case !streaming:
+		if !full {
+			p.ResumeProducing()
+		}
+	case full && !was:
+		p.PauseProducing()
+	case !full && was:
+		p.ResumeProducing()
+	}
 }

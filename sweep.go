@@ -169,11 +169,11 @@ func (s *sweeper) visit(c *Conn, e uint32) {
 	if b == 0 || e-b < 2 {
 		return
 	}
-	if c.pausedWaiting() {
-		// Paused by another goroutine while it waits for data: it
-		// cannot park now, but may be resumed without ever leaving
-		// the wait, and then nothing would list it again. Look again
-		// two ticks later.
+	if c.pausedWaiting() || c.sending() {
+		// Paused by another goroutine while it waits for data, or
+		// with a send queue still draining: it cannot park now, but
+		// may become able to without ever leaving the wait, and then
+		// nothing would list it again. Look again two ticks later.
 		s.mu.Lock()
 		cur := s.epoch.Load()
 		s.lists[cur%3] = append(s.lists[cur%3], c)
