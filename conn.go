@@ -186,7 +186,7 @@ func (c *Conn) serve(f Factory, useTLS bool) {
 	if useTLS && !c.handshake() {
 		return
 	}
-	c.proto = c.build(f)
+	c.proto = c.build(f, useTLS)
 	if c.proto == nil {
 		c.countRefused()
 		c.closeNC()
@@ -224,10 +224,11 @@ func (c *Conn) handshake() bool {
 }
 
 // build calls BuildProtocol, turning a panic into a nil protocol. A port's
-// connection gets nil without a call once the port is closing (startBuild).
-func (c *Conn) build(f Factory) (p Protocol) {
+// TLS connection gets nil without a call once the port is closing
+// (startBuild); every other one was counted at accept (track).
+func (c *Conn) build(f Factory, afterHandshake bool) (p Protocol) {
 	if c.port != nil {
-		if !c.port.startBuild() {
+		if afterHandshake && !c.port.startBuild() {
 			return nil
 		}
 		defer c.port.endBuild()

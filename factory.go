@@ -304,11 +304,13 @@ func stopFactory(log *slog.Logger, addr net.Addr, f Factory) {
 	})
 }
 
-// startBuild is called by a connection's goroutine before BuildProtocol.
-// It reports false once the port has begun to close: a connection whose
-// build has not started by then is closed unserved, so that no protocol is
-// built after Close has returned or after StopFactory ran. Otherwise the
-// build is counted until endBuild, and Close waits for it.
+// startBuild is called by the goroutine of a TLS connection, once its
+// handshake is done, before BuildProtocol (track counts every other
+// connection at accept). It reports false once the port has begun to
+// close: Close does not wait for handshakes, so such a connection is
+// closed unserved, and no protocol is built after Close has returned or
+// after StopFactory ran. Otherwise the build is counted until endBuild,
+// and Close waits for it.
 func (p *Port) startBuild() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -319,7 +321,7 @@ func (p *Port) startBuild() bool {
 	return true
 }
 
-// endBuild ends what startBuild counted.
+// endBuild ends what track or startBuild counted.
 func (p *Port) endBuild() { p.builds.Done() }
 
 // Handler adapts the blocking style of net/http handlers: serve runs on

@@ -43,7 +43,7 @@ type Port struct {
 	draining bool               // guarded by mu: Shutdown has asked every connection to end
 	resume   chan struct{}      // guarded by mu: closed by ResumeProducing
 	wg       sync.WaitGroup     // one count per connection goroutine
-	builds   sync.WaitGroup     // one count per BuildProtocol under way (startBuild)
+	builds   sync.WaitGroup     // one count per connection not yet through BuildProtocol (track, startBuild)
 
 	sweep sweeper // the connections that may need parking (sweep.go)
 
@@ -130,14 +130,17 @@ func (p *Port) String() string {
 
 // Close stops listening: it closes the listening socket (or, for an adopted
 // one, this port's duplicate of it), removes a unix socket file the port
-// created, waits for the accept goroutine to end and for BuildProtocol
-// calls under way to return, and calls StopFactory when this was the last
-// port serving the factory. No BuildProtocol starts once Close has begun:
-// a connection accepted but not yet given to BuildProtocol is closed
-// unserved. Connections already built are left alone; Shutdown ends them
-// too. Because it waits for BuildProtocol, Close must not be called from
-// inside BuildProtocol (start it on a goroutine of its own there). Close
-// is idempotent: later calls return nil. The error is the listener's close
+// created, waits for the accept goroutine to end and for every connection
+// it accepted to have been given to BuildProtocol (and that call to
+// return), and calls StopFactory when this was the last port serving the
+// factory. So every client the port accepted is served, and no
+// BuildProtocol runs after Close has returned. The one exception is TLS:
+// Close does not wait for handshakes, and a connection still in its
+// handshake when Close begins is closed after it without BuildProtocol.
+// Connections are otherwise left alone; Shutdown ends them too. Because
+// it waits for BuildProtocol, Close must not be called from inside
+// BuildProtocol (start it on a goroutine of its own there). Close is
+// idempotent: later calls return nil. The error is the listener's close
 // error, if any.
 func (p *Port) Close() error {
 	first := false
@@ -410,13 +413,18 @@ func (p *Port) track(nc net.Conn) {
 	p.mu.Lock()
 	p.conns[c] = struct{}{}
 	p.wg.Add(1)
+	useTLS := p.cfg != nil && p.cfg.TLS != nil
+	if !useTLS {
+		// Close waits for this connection's BuildProtocol (build).
+		p.builds.Add(1)
+	}
 	if p.draining {
 		// Accepted while Shutdown was stopping the port: it must hear
 		// Shutdown's request too.
 		c.drain()
 	}
 	p.mu.Unlock()
-	go c.serve(p.factory, p.cfg != nil && p.cfg.TLS != nil)
+	go c.serve(p.factory, useTLS)
 }
 
 // forget is called by a connection's goroutine when it has ended.
