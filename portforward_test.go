@@ -207,7 +207,7 @@ func BenchmarkProxyMemory(b *testing.B) {
 	if v, err := strconv.ParseFloat(os.Getenv("NETPORT_PROXY_RATE"), 64); err == nil && v > 0 {
 		rate = v * (1 << 20)
 	}
-	cfg := &Config{WriteBuffer: writeBuffer, MaxWriteBuffer: 1 << 40}
+	cfg := &Config{WriteBuffer: writeBuffer, MaxWriteBuffer: 1 << 30}
 	netportFwd := func(backend string) net.Addr {
 		return listen(b, cfg, "tcp", "127.0.0.1:0", proxyFactory(cfg, "tcp", backend)).Addr()
 	}
