@@ -1,0 +1,124 @@
+// Ending a Conn: LoseConnection, AbortConnection and Shutdown's request.
+
+package netport
+
+import (
+	"errors"
+	"time"
+)
+
+// LoseConnection closes the connection after writes in flight. When data
+// from the peer is waiting unread, or data written is not yet acknowledged
+// by the peer, it first sends FIN and reads (and discards) until the peer
+// closes too or LingerTimeout passes: closing at once would answer the
+// peer's data, now or later, with a reset that could lose what was
+// written. ConnectionLost gets ErrConnectionDone. Calling it again, or
+// after the connection ended, does nothing and returns nil.
+//
+// With bytes queued (Config.WriteBuffer) or a producer registered, it
+// returns at once and closes once the queue has gone out and the producer
+// has been unregistered (Twisted's rule); writes meanwhile are still sent.
+func (c *Conn) LoseConnection() error {
+	c.mu.Lock()
+	if c.handler {
+		defer c.mu.Unlock()
+		return c.closeReadLocked()
+	}
+	c.mu.Unlock()
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.loseLater() {
+		return nil // sendqueue.go calls it again once the queue has gone out
+	}
+	// close(2) would answer the peer's data with a reset and drop what
+	// is still queued for the peer: then send FIN and read until the
+	// peer's FIN instead. The end and that decision are made together
+	// under mu, so that the read loop sees both or neither; the FIN,
+	// which over TLS writes an alert and may block, is sent after.
+	cw, canFIN := c.nc.(interface{ CloseWrite() error })
+	c.mu.Lock()
+	if !c.setEndLocked(done(nil)) {
+		c.mu.Unlock()
+		return nil
+	}
+	// A parked connection has no goroutine to linger or to call
+	// ConnectionLost: give it one once the decision below is made.
+	defer c.wake()
+	linger := canFIN && !c.readClosed && (unreadData(c.raw) || unsentData(c.raw))
+	if linger {
+		c.lingering = true
+		c.noteLocked()
+		c.raw.SetReadDeadline(time.Now().Add(LingerTimeout))
+	}
+	writeClosed := c.writeClosed
+	c.mu.Unlock()
+	if linger && (writeClosed || sendFIN(c.nc, c.raw, cw) == nil) {
+		return nil
+	}
+	return c.closeNC()
+}
+
+// closeReadLocked ends a Handler connection gracefully: the handler's
+// next read sees EOF and it can still write its reply. Called with mu held.
+func (c *Conn) closeReadLocked() error {
+	if cr, ok := c.raw.(interface{ CloseRead() error }); ok && cr.CloseRead() == nil {
+		return nil
+	}
+	c.unwatchLocked()
+	return closeSocket(c.raw, false)
+}
+
+// StopProducing is LoseConnection, for Twisted's producer interface.
+func (c *Conn) StopProducing() { c.LoseConnection() }
+
+// AbortConnection closes the connection at once, discarding unsent data;
+// a TCP peer sees a reset (see closeSocket for where the system can send
+// one while another descriptor still holds the socket). ConnectionLost
+// gets a reason matching both ErrConnectionAborted and ErrConnectionLost,
+// also when it comes after a LoseConnection that is still lingering.
+func (c *Conn) AbortConnection() error {
+	c.abort(ErrConnectionAborted)
+	return nil
+}
+
+// abort ends the connection at once with reason lost(cause); cause is
+// ErrConnectionAborted or wraps it for an abort the user or Shutdown
+// asked for, and a panic otherwise.
+func (c *Conn) abort(cause error) {
+	defer c.wake()
+	c.mu.Lock()
+	if !c.setEndLocked(lost(cause)) {
+		// Already ending (perhaps lingering): close now all the same,
+		// and say so unless ConnectionLost has its reason already.
+		if c.lingering && !c.reported && errors.Is(cause, ErrConnectionAborted) {
+			c.reason = lost(cause)
+		}
+	}
+	c.unwatchLocked()
+	c.mu.Unlock()
+	// The raw connection, not TLS over it: tls.Conn.Close would try to
+	// send close_notify first.
+	closeSocket(c.raw, true)
+}
+
+// drain is Shutdown's request. A protocol connection is woken with a read
+// deadline in the past and answers on its own goroutine (Drain, or
+// LoseConnection), which then puts back the deadline it had; a Handler
+// connection has its read side closed.
+func (c *Conn) drain() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.drainReq = true
+	c.noteLocked()
+	if c.handler {
+		c.drainContext()
+		c.closeReadLocked()
+		return
+	}
+	c.raw.SetReadDeadline(aLongTimeAgo)
+	select {
+	case c.kickLocked() <- struct{}{}:
+	default:
+	}
+	c.wake()
+}
