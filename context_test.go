@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"testing"
-	"time"
 )
 
 type ctxKey struct{}
@@ -209,20 +208,5 @@ func TestHandlerContextShutdownBeforeStart(t *testing.T) {
 	}
 	if err := recv(t, shut); err != nil {
 		t.Errorf("Shutdown: %v", err)
-	}
-}
-
-// waitFor polls cond until it holds, failing tb after testTimeout.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(testTimeout)
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			tb.Fatalf("no %s within %v", what, testTimeout)
-		}
 	}
 }

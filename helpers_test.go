@@ -194,3 +194,18 @@ func skipWithoutIPv6(tb testing.TB) {
 		tb.Skip("no IPv6 loopback")
 	}
 }
+
+// waitFor polls cond until it holds, failing tb after testTimeout.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(testTimeout)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			tb.Fatalf("waited %v for %s", testTimeout, what)
+		}
+	}
+}

@@ -345,25 +345,10 @@ func sweeperRunning(p *Port) bool {
 	return p.sweep.stop != nil
 }
 
-// waitUntil polls cond until it holds, failing tb after testTimeout.
-func waitUntil(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(testTimeout)
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			tb.Fatalf("not %s after %v", what, testTimeout)
-		}
-	}
-}
-
 // waitSweeperStopped waits until p's sweeper has stopped.
 func waitSweeperStopped(tb testing.TB, p *Port) {
 	tb.Helper()
-	waitUntil(tb, "sweeper stopped", func() bool { return !sweeperRunning(p) })
+	waitFor(tb, "sweeper stopped", func() bool { return !sweeperRunning(p) })
 }
 
 // TestSweeperLooksOnlyAtWaitingConnections parks a crowd, then keeps one
@@ -392,7 +377,7 @@ func TestSweeperLooksOnlyAtWaitingConnections(t *testing.T) {
 		e := p.sweep.epoch.Load()
 		roundTrip(t, clients[0], fmt.Appendf(nil, "echo %d", i))
 		// The next tick, or the connection parked (a slow machine).
-		waitUntil(t, "ticked or parked", func() bool {
+		waitFor(t, "ticked or parked", func() bool {
 			return p.sweep.epoch.Load() > e || conns[0].pstate.Load()&parkedBit != 0
 		})
 	}
@@ -433,7 +418,7 @@ func TestSweeperStopsWithLastConnection(t *testing.T) {
 	f := newHookFactory(nil, echoData)
 	p := listen(t, nil, "tcp", "127.0.0.1:0", f)
 	client, _, h := servedConn(t, p, f)
-	waitUntil(t, "sweeper running", func() bool { return sweeperRunning(p) })
+	waitFor(t, "sweeper running", func() bool { return sweeperRunning(p) })
 	client.Close()
 	recv(t, h.lost)
 	waitSweeperStopped(t, p)
