@@ -168,3 +168,45 @@ func TestHandlerTimeouts(t *testing.T) {
 		})
 	}
 }
+
+// TestUserWriteDeadlineWithQueue: with a send queue, a write deadline of
+// the user's, earlier than WriteTimeout, still ends a connection whose
+// peer never reads; the queue's flusher does not replace it. Over TLS the
+// flusher's own deadline must not be taken for the user's either.
+func TestUserWriteDeadlineWithQueue(t *testing.T) {
+	server, client := testTLS(t)
+	for _, tt := range []struct {
+		name string
+		tls  bool
+	}{{"tcp", false}, {"tls", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := &Config{WriteBuffer: 16 << 10, MaxWriteBuffer: 1 << 30, WriteTimeout: time.Hour}
+			if tt.tls {
+				cfg.TLS = server
+			}
+			// More than the kernel's buffers on both sides can hold, so
+			// that the queue must wait for the peer.
+			chunk := make([]byte, 64<<10)
+			f := newHookFactory(func(tr Transport) {
+				tr.Conn().SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+				for range 256 {
+					if _, err := tr.Write(chunk); err != nil {
+						return
+					}
+				}
+			}, nil)
+			p := listen(t, cfg, "tcp", "127.0.0.1:0", f)
+			if tt.tls {
+				c, err := tls.Dial("tcp", p.Addr().String(), client)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close() // never read
+			} else {
+				dial(t, p) // never read
+			}
+			h := recv(t, f.built)
+			wantDeadlineLost(t, recv(t, h.lost))
+		})
+	}
+}

@@ -227,9 +227,7 @@ func (c *Conn) blockingWrite(op string, b []byte, bufs [][]byte, seq bool) (int,
 		c.wmu.Unlock()
 		return 0, err
 	}
-	if d := c.writeTimeout(); d > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(d))
-	}
+	c.armWriteDeadline()
 	total, sent := len(b), 0
 	if seq {
 		total = 0
@@ -328,9 +326,7 @@ func (s *sendState) flushRaw() {
 	defer s.wg.Done()
 	c := s.c
 	for {
-		if d := c.writeTimeout(); d > 0 {
-			c.raw.SetWriteDeadline(time.Now().Add(d))
-		}
+		c.armWriteDeadline()
 		err := s.rc.Write(s.ffn)
 		s.mu.Lock()
 		if err == nil {
@@ -398,9 +394,7 @@ func (s *sendState) flushConn() {
 		if len(b) > flushChunk {
 			b = b[:flushChunk]
 		}
-		if d := c.writeTimeout(); d > 0 {
-			c.nc.SetWriteDeadline(time.Now().Add(d))
-		}
+		c.armWriteDeadline()
 		n, err := c.nc.Write(b)
 		s.mu.Lock()
 		if !s.ended {
@@ -425,8 +419,13 @@ func (s *sendState) settle() bool {
 		return false
 	}
 	if s.rc != nil && s.c.writeTimeout() > 0 {
-		// An expired deadline would fail the next direct write.
-		s.c.raw.SetWriteDeadline(time.Time{})
+		// An expired WriteTimeout deadline would fail the next direct
+		// write; a deadline of the user's stays.
+		var t time.Time
+		if u := s.c.userWD.Load(); u != 0 {
+			t = time.Unix(0, u)
+		}
+		s.c.raw.SetWriteDeadline(t)
 	}
 	s.flushing = false
 	s.busy.Store(false)
