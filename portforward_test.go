@@ -98,6 +98,32 @@ func TestPortForward(t *testing.T) {
 	}
 }
 
+// TestPortForwardShutdown: Shutdown ends a forwarder's connections, whose
+// two sides are each other's producers, without waiting for its context:
+// a protocol without Drain has its producer stopped and unregistered, so
+// that LoseConnection need not wait for it.
+func TestPortForwardShutdown(t *testing.T) {
+	for _, wb := range []int{0, 16 << 10} {
+		t.Run("WriteBuffer="+strconv.Itoa(wb), func(t *testing.T) {
+			backends := newEchoFactory()
+			backend := listen(t, nil, "tcp", "127.0.0.1:0", backends)
+			cfg := &Config{WriteBuffer: wb}
+			fwd := listen(t, cfg, "tcp", "127.0.0.1:0", proxyFactory(cfg, "tcp", backend.Addr().String()))
+			c := dial(t, fwd)
+			roundTrip(t, c, []byte("hello through the forwarder"))
+			ctx, cancel := contextWithTimeout(testTimeout)
+			defer cancel()
+			if err := fwd.Shutdown(ctx); err != nil {
+				t.Fatalf("Shutdown: %v; want nil", err)
+			}
+			if got := readAll(t, c); len(got) != 0 {
+				t.Fatalf("client read %q after Shutdown; want EOF", got)
+			}
+			recv(t, recv(t, backends.built).lost)
+		})
+	}
+}
+
 // proxyTransfer sends total bytes from a client through the forwarder
 // that start makes (forwarding to backend) to a backend that reads them
 // window bytes at a time, at most rate bytes a second (0: as fast as it

@@ -231,3 +231,14 @@ func (s *sendState) stopSendLocked() []*Conn {
 func (c *Conn) opError(op string, err error) error {
 	return &net.OpError{Op: op, Net: c.local.Network(), Source: c.local, Addr: c.remote, Err: err}
 }
+
+// producer returns the registered producer, or nil.
+func (c *Conn) producer() Producer {
+	s := c.snd.Load()
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.prod
+}

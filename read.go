@@ -145,6 +145,14 @@ func (c *Conn) answerDrain() {
 		c.call("Drain", d.Drain)
 		return
 	}
+	// LoseConnection waits for a registered producer to be unregistered
+	// (Twisted's rule), which a protocol without Drain may never do: a
+	// proxy's two sides would wait for each other until Shutdown's ctx
+	// ends. Shutdown stops and unregisters it first.
+	if p := c.producer(); p != nil {
+		c.UnregisterProducer()
+		c.callProducer(p, callStop)
+	}
 	c.LoseConnection()
 }
 
