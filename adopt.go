@@ -69,7 +69,7 @@ func (c *Config) AdoptStreamConnection(fd, family int, f Factory) (*Conn, error)
 func (c *Config) serveConn(nc net.Conn, f Factory) (*Conn, error) {
 	conn := newConn(c, nil, nc, poolFor(c.readBufferSize()))
 	conn.setup() // net's own conn: its addresses are at hand
-	conn.proto = conn.build(f, false)
+	conn.proto, _ = conn.build(f, false)
 	if conn.proto == nil {
 		nc.Close()
 		return nil, &net.OpError{Op: "adopt", Net: conn.local.Network(), Source: conn.local, Addr: conn.remote, Err: ErrNoProtocol}

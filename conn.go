@@ -174,7 +174,7 @@ func (c *Conn) String() string {
 }
 
 // serve runs on the connection's own goroutine from accept to the end.
-func (c *Conn) serve(f Factory, useTLS bool) {
+func (c *Conn) serve(f Factory, useTLS, counted bool) {
 	parked := false
 	defer func() {
 		if !parked {
@@ -185,9 +185,12 @@ func (c *Conn) serve(f Factory, useTLS bool) {
 	if useTLS && !c.handshake() {
 		return
 	}
-	c.proto = c.build(f, useTLS)
+	p, called := c.build(f, !counted)
+	c.proto = p
 	if c.proto == nil {
-		c.countRefused()
+		if called {
+			c.countRefused()
+		}
 		c.closeNC()
 		return
 	}
@@ -222,13 +225,14 @@ func (c *Conn) handshake() bool {
 	return true
 }
 
-// build calls BuildProtocol, turning a panic into a nil protocol. A port's
-// TLS connection gets nil without a call once the port is closing
-// (startBuild); every other one was counted at accept (track).
-func (c *Conn) build(f Factory, afterHandshake bool) (p Protocol) {
+// build calls BuildProtocol, turning a panic into a nil protocol, and
+// reports whether it called it. A port's
+// connection that track did not count (mustStart) gets nil without a call
+// once the port is closing (startBuild).
+func (c *Conn) build(f Factory, mustStart bool) (p Protocol, called bool) {
 	if c.port != nil {
-		if afterHandshake && !c.port.startBuild() {
-			return nil
+		if mustStart && !c.port.startBuild() {
+			return nil, false
 		}
 		defer c.port.endBuild()
 		c.applyKeepAlive()
@@ -239,7 +243,8 @@ func (c *Conn) build(f Factory, afterHandshake bool) (p Protocol) {
 			p = nil
 		}
 	}()
-	return f.BuildProtocol(c.remote)
+	called = true
+	return f.BuildProtocol(c.remote), true
 }
 
 // run serves a connection whose protocol is known, then ends it. It
@@ -396,4 +401,14 @@ func (c *Conn) ResumeProducing() {
 		close(c.resume)
 		c.noteLocked()
 	}
+}
+
+// isNetsOwn reports whether nc is one of net's own stream connections,
+// whose methods never block on the peer.
+func isNetsOwn(nc net.Conn) bool {
+	switch nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return true
+	}
+	return false
 }

@@ -304,13 +304,12 @@ func stopFactory(log *slog.Logger, addr net.Addr, f Factory) {
 	})
 }
 
-// startBuild is called by the goroutine of a TLS connection, once its
-// handshake is done, before BuildProtocol (track counts every other
-// connection at accept). It reports false once the port has begun to
-// close: Close does not wait for handshakes, so such a connection is
-// closed unserved, and no protocol is built after Close has returned or
-// after StopFactory ran. Otherwise the build is counted until endBuild,
-// and Close waits for it.
+// startBuild is called by the goroutine of a connection that track did not
+// count (TLS, or not net's own), once it is set up, before BuildProtocol.
+// It reports false once the port has begun to close: Close does not wait
+// for such set-ups, so the connection is closed unserved, and no protocol
+// is built after Close has returned or after StopFactory ran. Otherwise
+// the build is counted until endBuild, and Close waits for it.
 func (p *Port) startBuild() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -130,18 +130,18 @@ func (p *Port) String() string {
 
 // Close stops listening: it closes the listening socket (or, for an adopted
 // one, this port's duplicate of it), removes a unix socket file the port
-// created, waits for the accept goroutine to end and for every connection
-// it accepted to have been given to BuildProtocol (and that call to
-// return), and calls StopFactory when this was the last port serving the
-// factory. So every client the port accepted is served, and no
-// BuildProtocol runs after Close has returned. The one exception is TLS:
-// Close does not wait for handshakes, and a connection still in its
-// handshake when Close begins is closed after it without BuildProtocol.
-// Connections are otherwise left alone; Shutdown ends them too. Because
-// it waits for BuildProtocol, Close must not be called from inside
-// BuildProtocol (start it on a goroutine of its own there). Close is
-// idempotent: later calls return nil. The error is the listener's close
-// error, if any.
+// created, waits for the accept goroutine to end and for the BuildProtocol
+// of the connections it accepted, and calls StopFactory when this was the
+// last port serving the factory. So no BuildProtocol runs after Close has
+// returned, and every client accepted over net's own connections is
+// served. Close never waits for a client, though: a connection still in
+// its TLS handshake, or whose listener's RemoteAddr is still waiting (a
+// PROXY-protocol header, say), when Close begins is closed without
+// BuildProtocol. Connections are otherwise left alone; Shutdown ends them
+// too. Because it waits for BuildProtocol, Close must not be called from
+// inside BuildProtocol (start it on a goroutine of its own there). Close
+// is idempotent: later calls return nil. The error is the listener's
+// close error, if any.
 func (p *Port) Close() error {
 	first := false
 	p.closeOnce.Do(func() {
@@ -195,8 +195,8 @@ func (p *Port) stop() {
 // Shutdown waits for every connection, so a protocol callback (or a
 // Handler) must not call it on its own goroutine: it would wait for
 // itself until ctx ends. From a callback, start it on a goroutine of its
-// own (go p.Shutdown(ctx)), or call Close, which does not wait for
-// connections.
+// own (go p.Shutdown(ctx)), or call Close, which waits only for
+// BuildProtocol calls under way (so not from BuildProtocol itself).
 func (p *Port) Shutdown(ctx context.Context) error {
 	// Stop accepting, and ask every connection to end at once, before
 	// waiting for Close: a connection whose BuildProtocol is still
@@ -414,8 +414,13 @@ func (p *Port) track(nc net.Conn) {
 	p.conns[c] = struct{}{}
 	p.wg.Add(1)
 	useTLS := p.cfg != nil && p.cfg.TLS != nil
-	if !useTLS {
-		// Close waits for this connection's BuildProtocol (build).
+	// Close waits for the BuildProtocol of a connection whose set-up
+	// cannot block: net's own, without TLS. Any other (a handshake, a
+	// wrapper whose RemoteAddr may wait for a PROXY header) is counted
+	// by startBuild once it is set up, or closed unserved if Close came
+	// first, so that Close never waits for a client.
+	counted := !useTLS && isNetsOwn(nc)
+	if counted {
 		p.builds.Add(1)
 	}
 	if p.draining {
@@ -424,7 +429,7 @@ func (p *Port) track(nc net.Conn) {
 		c.drain()
 	}
 	p.mu.Unlock()
-	go c.serve(p.factory, useTLS)
+	go c.serve(p.factory, useTLS, counted)
 }
 
 // forget is called by a connection's goroutine when it has ended.

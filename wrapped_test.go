@@ -253,3 +253,74 @@ func TestNilConnAddresses(t *testing.T) {
 		}
 	})
 }
+
+// slowAddrListener hands out conns whose RemoteAddr waits until release
+// is closed, as a PROXY-protocol listener's waits for the header.
+type slowAddrListener struct {
+	*net.TCPListener
+	release chan struct{}
+	waiting chan struct{} // one token each time a RemoteAddr begins to wait
+}
+
+type slowAddrConn struct {
+	*net.TCPConn
+	l slowAddrListener
+}
+
+func (l slowAddrListener) Accept() (net.Conn, error) {
+	c, err := l.AcceptTCP()
+	if err != nil {
+		return nil, err
+	}
+	return slowAddrConn{c, l}, nil
+}
+
+func (c slowAddrConn) RemoteAddr() net.Addr {
+	c.l.waiting <- struct{}{}
+	<-c.l.release
+	return c.TCPConn.RemoteAddr()
+}
+
+// TestCloseDoesNotWaitForRemoteAddr: Close returns while an accepted
+// conn's RemoteAddr is still waiting, and that connection is closed
+// without BuildProtocol (which must not run after Close) and without
+// counting as refused.
+func TestCloseDoesNotWaitForRemoteAddr(t *testing.T) {
+	tl, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := slowAddrListener{tl, make(chan struct{}), make(chan struct{}, 1)}
+	f := newEchoFactory()
+	p, err := Serve(ln, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := dial(t, p)
+	recv(t, ln.waiting)
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(testTimeout):
+		close(ln.release)
+		t.Fatalf("Close still waiting after %v for a RemoteAddr", testTimeout)
+	}
+	close(ln.release)
+	if got := readAll(t, client); len(got) != 0 {
+		t.Fatalf("client read %q; want EOF", got)
+	}
+	select {
+	case <-f.built:
+		t.Fatal("BuildProtocol ran after Close")
+	default:
+	}
+	ctx, cancel := contextWithTimeout(testTimeout)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Stats(); s.Refused != 0 {
+		t.Fatalf("Stats().Refused = %d; want 0 (BuildProtocol never ran)", s.Refused)
+	}
+}
