@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // askPidOn dials network/address and reads the whoami answer.
@@ -363,5 +365,35 @@ func TestReadyPipe(t *testing.T) {
 	r2.Close()
 	if err := ready(dupOf(w2)); !errors.Is(err, syscall.EPIPE) {
 		t.Errorf("ready with no reader: got %v; want an error wrapping EPIPE", err)
+	}
+}
+
+// TestRestartFileKeepsListenerNonblocking: the file Restart hands a new
+// process for a plain *net.TCPListener is a duplicate whose Fd (which
+// exec calls) leaves the old listener's socket non-blocking.
+func TestRestartFileKeepsListenerNonblocking(t *testing.T) {
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := socketFileOf(NamedSocket{"web", ln})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Fd() // what exec.Cmd does with ExtraFiles
+	rc, err := ln.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flags int
+	var ferr error
+	rc.Control(func(fd uintptr) { flags, ferr = unix.FcntlInt(fd, unix.F_GETFL, 0) })
+	if ferr != nil {
+		t.Fatal(ferr)
+	}
+	if flags&unix.O_NONBLOCK == 0 {
+		t.Fatal("the old listener's socket lost O_NONBLOCK")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -91,7 +92,7 @@ func (c *Config) restart(ctx context.Context, cmd *exec.Cmd, sockets []NamedSock
 		if s.Socket == nil {
 			return nil, fmt.Errorf("netport: Restart: socket %d (%q) is nil", i, s.Name)
 		}
-		f, err := s.Socket.File()
+		f, err := socketFileOf(s)
 		if err != nil {
 			return nil, fmt.Errorf("netport: Restart: socket %d (%q): %w", i, s.Name, err)
 		}
@@ -160,4 +161,16 @@ func (c *Config) restart(ctx context.Context, cmd *exec.Cmd, sockets []NamedSock
 		<-answer
 		return nil, fmt.Errorf("netport: Restart: new process %d not ready: %w", cmd.Process.Pid, ctx.Err())
 	}
+}
+
+// socketFileOf returns a duplicate of s's socket for the new process. A
+// socket with a descriptor of its own (a *net.TCPListener, say) is
+// duplicated directly: net's File marks its file so that exec, through
+// Fd, clears O_NONBLOCK on the open file description that the old
+// process's listener shares, which would leave that listener blocking.
+func socketFileOf(s NamedSocket) (*os.File, error) {
+	if sc, ok := s.Socket.(syscall.Conn); ok {
+		return dupFile(sc, s.Name)
+	}
+	return s.Socket.File()
 }
