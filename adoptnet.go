@@ -21,6 +21,9 @@ import (
 // Config.TLS set the listener is a tls.NewListener over the adopted one,
 // and its connections do their handshake on their first Read or Write.
 func (c *Config) AdoptListener(fd, family int) (net.Listener, error) {
+	if err := c.check(true); err != nil {
+		return nil, &net.OpError{Op: "adopt", Err: err}
+	}
 	ln, err := adoptListener(fd, family)
 	if err != nil {
 		return nil, err
@@ -31,9 +34,14 @@ func (c *Config) AdoptListener(fd, family int) (net.Listener, error) {
 // AdoptConn returns a net.Conn over a duplicate of fd, a connected stream
 // socket, with the checks and errors of AdoptStreamConnection (a socket
 // without a peer gives syscall.ENOTCONN). The caller keeps fd. Closing the
-// connection ends it for the peer too, as closing any net.Conn does.
+// connection closes only the duplicate: while fd (or another descriptor
+// of the socket) is still open the peer sees nothing, so close fd too, or
+// call CloseWrite first, when the peer must see the end.
 // Config.TLS does not apply, as for AdoptStreamConnection.
 func (c *Config) AdoptConn(fd, family int) (net.Conn, error) {
+	if err := c.check(false); err != nil {
+		return nil, &net.OpError{Op: "adopt", Err: err}
+	}
 	return adoptConn(fd, family)
 }
 
@@ -42,6 +50,9 @@ func (c *Config) AdoptConn(fd, family int) (net.Conn, error) {
 // caller keeps fd; closing the result closes only the duplicate, so
 // another holder of the socket keeps reading.
 func (c *Config) AdoptPacketConn(fd, family int) (net.PacketConn, error) {
+	if err := c.check(false); err != nil {
+		return nil, &net.OpError{Op: "adopt", Err: err}
+	}
 	return adoptPacketConn(fd, family)
 }
 
@@ -61,6 +72,9 @@ func (c *Config) NetListen(network, address string) (net.Listener, error) {
 	case "tcp", "tcp4", "tcp6", "unix":
 	default:
 		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
+	}
+	if err := c.check(true); err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
 	ln, file, err := c.listenStream(network, address)
 	if err != nil {

@@ -53,10 +53,16 @@ func (c *Config) check(stream bool) error {
 		{"ReadBufferSize", int64(c.ReadBufferSize)},
 		{"IdleTimeout", int64(c.IdleTimeout)},
 		{"WriteTimeout", int64(c.WriteTimeout)},
+		{"WriteBuffer", int64(c.WriteBuffer)},
+		{"MaxWriteBuffer", int64(c.MaxWriteBuffer)},
 	} {
 		if f.v < 0 {
 			return invalid("Config.%s is negative (%d)", f.name, f.v)
 		}
+	}
+	if c.WriteBuffer > 0 && c.MaxWriteBuffer > 0 && c.MaxWriteBuffer < c.WriteBuffer {
+		// The connection would end before a producer is ever paused.
+		return invalid("Config.MaxWriteBuffer (%d) is below Config.WriteBuffer (%d)", c.MaxWriteBuffer, c.WriteBuffer)
 	}
 	if stream && c.TLS != nil && !hasCertificate(c.TLS) {
 		return invalid("Config.TLS has no certificate (set Certificates, GetCertificate or GetConfigForClient)")

@@ -31,6 +31,9 @@ func badConfigs() []struct {
 		{"negative ReadBufferSize", &Config{ReadBufferSize: -1}, "ReadBufferSize"},
 		{"negative IdleTimeout", &Config{IdleTimeout: -time.Second}, "IdleTimeout"},
 		{"negative WriteTimeout", &Config{WriteTimeout: -time.Second}, "WriteTimeout"},
+		{"negative WriteBuffer", &Config{WriteBuffer: -1}, "WriteBuffer"},
+		{"negative MaxWriteBuffer", &Config{MaxWriteBuffer: -1}, "MaxWriteBuffer"},
+		{"MaxWriteBuffer below WriteBuffer", &Config{WriteBuffer: 1 << 16, MaxWriteBuffer: 1 << 10}, "MaxWriteBuffer"},
 		{"TLS without certificate", &Config{TLS: &tls.Config{}}, "certificate"},
 	}
 }
@@ -87,7 +90,25 @@ func TestInvalidConfigRefusedEverywhere(t *testing.T) {
 				}
 				checkInvalid(t, "MemoryReactor.AdoptStreamConnection", err, bc.word)
 			}
-			if bc.cfg.TLS == nil { // TLS does not concern datagram ports
+			if ln, err := bc.cfg.NetListen("tcp", "127.0.0.1:0"); true {
+				if ln != nil {
+					ln.Close()
+				}
+				checkInvalid(t, "NetListen", err, bc.word)
+			}
+			if ln, err := bc.cfg.AdoptListener(fdOf(lnFile), unix.AF_INET); true {
+				if ln != nil {
+					ln.Close()
+				}
+				checkInvalid(t, "AdoptListener", err, bc.word)
+			}
+			if bc.cfg.TLS == nil { // TLS does not concern datagram ports or plain conns
+				if c, err := bc.cfg.AdoptConn(fdOf(connFile), unix.AF_INET); true {
+					if c != nil {
+						c.Close()
+					}
+					checkInvalid(t, "AdoptConn", err, bc.word)
+				}
 				if d, err := bc.cfg.ListenPacket("udp", "127.0.0.1:0", newDgRecorder(), 0); true {
 					if d != nil {
 						d.Close()
