@@ -259,6 +259,9 @@ func (c *Conn) run() (parked bool) {
 		c.mu.Unlock()
 		c.runHandler(h)
 	} else {
+		// Before ConnectionMade, which may hand the connection to
+		// writers on other goroutines: Write reads rc too.
+		c.useRawRead()
 		c.call("ConnectionMade", func() { c.proto.ConnectionMade(c) })
 		if c.readLoop() {
 			return true
