@@ -74,7 +74,7 @@ const (
 func (c *Conn) requestPark() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.parkReq || c.unusual.Load() || c.ending.Load() || !c.userRD.IsZero() || c.sending() {
+	if c.parkReq || c.unusual.Load() || c.ending.Load() || !c.userRDLocked().IsZero() || c.sending() {
 		// A connection with a read deadline of the user's keeps its
 		// goroutine, to be there when the deadline passes; one with a send
 		// queue keeps it until the queue has drained.
@@ -109,7 +109,7 @@ func (c *Conn) quiet() int {
 		}
 		return quietRead
 	}
-	if !c.userRD.IsZero() {
+	if !c.userRDLocked().IsZero() {
 		// The user set a read deadline since the request: no parking.
 		c.restoreDeadlineLocked()
 		return quietRead

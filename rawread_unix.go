@@ -3,9 +3,7 @@
 package netport
 
 import (
-	"io"
 	"net"
-	"os"
 	"syscall"
 )
 
@@ -53,11 +51,9 @@ func (c *Conn) readReady(fd uintptr) bool {
 			}
 			return false
 		case err != 0:
-			c.rerr = &net.OpError{Op: "read", Net: c.local.Network(), Source: c.local, Addr: c.remote, Err: os.NewSyscallError("read", err)}
-		case n == 0:
-			c.rerr = io.EOF
+			c.rn = -int(err) // read turns it into the error
 		default:
-			c.rn = n
+			c.rn = n // 0: EOF
 		}
 		if c.blockedAt.Load() != 0 {
 			c.blockedAt.Store(0)
