@@ -50,17 +50,17 @@ type Conn struct {
 	unusual atomic.Bool
 
 	mu          sync.Mutex
-	paused      bool          // guarded by mu
-	drainReq    bool          // guarded by mu: Shutdown asked for Drain
-	lingering   bool          // guarded by mu: LoseConnection sent FIN
-	writeClosed bool          // guarded by mu: LoseWriteConnection sent FIN
-	readClosed  bool          // guarded by mu: the peer sent FIN
-	handler     bool          // guarded by mu: served by a Handler function
-	reported    bool          // guarded by mu: ConnectionLost has been given reason
-	parkReq     bool          // guarded by mu: the sweeper asked this connection to park
-	finished    bool          // guarded by mu: ConnectionLost has returned (lazy.go)
-	timeouts    bool          // a Handler's conn applies IdleTimeout and WriteTimeout per call; set before serve runs
-	waits       *connWaits    // guarded by mu: made when first needed (lazy.go)
+	paused      bool       // guarded by mu
+	drainReq    bool       // guarded by mu: Shutdown asked for Drain
+	lingering   bool       // guarded by mu: LoseConnection sent FIN
+	writeClosed bool       // guarded by mu: LoseWriteConnection sent FIN
+	readClosed  bool       // guarded by mu: the peer sent FIN
+	handler     bool       // guarded by mu: served by a Handler function
+	reported    bool       // guarded by mu: ConnectionLost has been given reason
+	parkReq     bool       // guarded by mu: the sweeper asked this connection to park
+	finished    bool       // guarded by mu: ConnectionLost has returned (lazy.go)
+	timeouts    bool       // a Handler's conn applies IdleTimeout and WriteTimeout per call; set before serve runs
+	waits       *connWaits // guarded by mu: made when first needed (lazy.go)
 
 	// What Conn returns over raw, made under mu when first needed; it
 	// also holds the deadlines set through it (deadline.go).
