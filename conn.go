@@ -37,7 +37,7 @@ type Conn struct {
 
 	reason error // guarded by mu: why it ends; set before ending (an abort may still replace it until reported)
 
-	// The fields are ordered so that a Conn fits a 288-byte allocation:
+	// The fields are ordered so that a Conn fits a 256-byte allocation:
 	// every idle connection keeps one. Fields that only some connections
 	// need live in what waits and view point to, made on first use.
 
@@ -48,6 +48,8 @@ type Conn struct {
 	// that the per-read and per-write checks can skip mu while the
 	// connection is simply reading and writing.
 	unusual atomic.Bool
+
+	pstate atomic.Uint32 // parked, pending and a generation (park.go); here for the packing
 
 	mu          sync.Mutex
 	paused      bool       // guarded by mu
@@ -67,17 +69,14 @@ type Conn struct {
 	view atomic.Pointer[userConn]
 
 	// The readiness read: rc waits for data without holding a buffer, and
-	// readFn (bound once, so no closure is allocated per read) takes a
-	// buffer only when data is there.
-	rc     syscall.RawConn
-	readFn func(fd uintptr) bool
-	buf    *[]byte
-	rn     int // readReady's result: the bytes read; 0: EOF; below 0: an errno, negated
+	// readReady takes a buffer only when data is there.
+	rc  syscall.RawConn
+	buf *[]byte
+	rn  int // readReady's result: the bytes read; 0: EOF; below 0: an errno, negated
 
 	// Parking (park.go): an idle connection may give up its goroutine
 	// until the idle watcher sees data. The fields in idle belong to
 	// whichever goroutine serves the connection; pstate hands it over.
-	pstate    atomic.Uint64
 	idle      idleState
 	blockedAt atomic.Uint32 // the sweeper's epoch when the read began to wait; 0 while busy
 	listed    uint32        // the latest epoch whose sweeper list holds the connection; belongs to the serving goroutine (sweep.go)

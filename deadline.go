@@ -190,8 +190,12 @@ func (u *userConn) setUserReadDeadline(t time.Time) error {
 // with: the earlier of the user's and IdleTimeout's; called with mu held.
 func (c *Conn) readDeadlineLocked() time.Time {
 	t := c.userRDLocked()
-	if c.idleTimeout() > 0 && !c.handler && !c.idle.at.IsZero() && (t.IsZero() || c.idle.at.Before(t)) {
-		t = c.idle.at
+	if c.idleTimeout() > 0 && !c.handler && c.idle.at != 0 {
+		now := time.Now()
+		at := now.Add(time.Duration(c.idle.at - monoSince(now)))
+		if t.IsZero() || at.Before(t) {
+			t = at
+		}
 	}
 	return t
 }

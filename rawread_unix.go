@@ -4,6 +4,7 @@ package netport
 
 import (
 	"net"
+	"sync"
 	"syscall"
 )
 
@@ -29,9 +30,34 @@ func (c *Conn) useRawRead() {
 	}
 	if rc, err := sc.SyscallConn(); err == nil {
 		c.rc = rc
-		c.readFn = c.readReady
 		c.idle.parkable = canPark && c.port != nil
 	}
+}
+
+// A readOp hands readReady to RawConn.Read with its function bound once:
+// pooled, it is held only while a read waits, so a Conn keeps no bound
+// method value (a closure, allocated at accept) and no field for it.
+type readOp struct {
+	c   *Conn
+	run func(fd uintptr) bool
+}
+
+var readOps = sync.Pool{New: func() any {
+	o := new(readOp)
+	o.run = o.ready
+	return o
+}}
+
+func (o *readOp) ready(fd uintptr) bool { return o.c.readReady(fd) }
+
+// rawRead waits for the socket to be readable and reads it (readReady).
+func (c *Conn) rawRead() error {
+	o := readOps.Get().(*readOp)
+	o.c = c
+	err := c.rc.Read(o.run)
+	o.c = nil
+	readOps.Put(o)
+	return err
 }
 
 // readReady is called by the poller whenever the socket may be readable.

@@ -141,7 +141,7 @@ func (c *Conn) prepareRead() bool {
 			continue
 		}
 		if d := c.idleTimeout(); d > 0 {
-			c.idle.at = time.Now().Add(d)
+			c.idle.at = monoSince(time.Now().Add(d))
 			if !c.parkReq {
 				c.raw.SetReadDeadline(c.readDeadlineLocked())
 			}
@@ -165,7 +165,7 @@ func (c *Conn) read() (int, error) {
 	if c.rc == nil {
 		return c.nc.Read(c.getBuf())
 	}
-	if err := c.rc.Read(c.readFn); err != nil {
+	if err := c.rawRead(); err != nil {
 		return 0, err
 	}
 	switch n := c.rn; {
