@@ -67,7 +67,7 @@ func (c *Config) AdoptStreamConnection(fd, family int, f Factory) (*Conn, error)
 
 // serveConn serves one connection outside any port.
 func (c *Config) serveConn(nc net.Conn, f Factory) (*Conn, error) {
-	conn := newConn(c, nil, nc, poolFor(c.readBufferSize()))
+	conn := newConn(c, nil, nc)
 	conn.setup() // net's own conn: its addresses are at hand
 	conn.proto, _ = conn.build(f, false)
 	if conn.proto == nil {

@@ -29,15 +29,19 @@ type Conn struct {
 	nc     net.Conn // what is served: raw, or TLS over it; set before proto
 	local  net.Addr
 	remote net.Addr
-	bufs   *bufferPool
 	proto  Protocol
 
 	wmu sync.Mutex // serialises writes and the write side's close
 
 	snd atomic.Pointer[sendState] // send queue and producer (sendqueue.go); nil until used
 
+	reason error // guarded by mu: why it ends; set before ending (an abort may still replace it until reported)
+
+	// The fields are ordered so that a Conn fits a 256-byte allocation:
+	// every idle connection keeps one. Fields that only some connections
+	// need live in what waits and view point to, made on first use.
+
 	ending atomic.Bool // set once the end is decided; later ends are ignored
-	reason error       // guarded by mu: why it ends; set before ending (an abort may still replace it until reported)
 
 	// unusual mirrors paused || drainReq || lingering || writeClosed,
 	// refreshed under mu by noteLocked whenever one of them changes, so
@@ -45,42 +49,34 @@ type Conn struct {
 	// connection is simply reading and writing.
 	unusual atomic.Bool
 
-	// The fields are ordered so that a Conn fits a 288-byte allocation:
-	// every idle connection keeps one.
-	mu          sync.Mutex
-	paused      bool          // guarded by mu
-	drainReq    bool          // guarded by mu: Shutdown asked for Drain
-	lingering   bool          // guarded by mu: LoseConnection sent FIN
-	writeClosed bool          // guarded by mu: LoseWriteConnection sent FIN
-	readClosed  bool          // guarded by mu: the peer sent FIN
-	handler     bool          // guarded by mu: served by a Handler function
-	reported    bool          // guarded by mu: ConnectionLost has been given reason
-	parkReq     bool          // guarded by mu: the sweeper asked this connection to park
-	finished    bool          // guarded by mu: ConnectionLost has returned (lazy.go)
-	resume      chan struct{} // guarded by mu: closed by ResumeProducing
-	waits       *connWaits    // guarded by mu: made when first needed (lazy.go)
+	pstate atomic.Uint32 // parked, pending and a generation (park.go); here for the packing
 
-	// Deadlines set through Conn (deadline.go). netport's own wake-ups
-	// put userRD back afterwards; while it is set the connection does
-	// not park.
-	userRD   time.Time    // guarded by mu: the user's read deadline; zero: none
-	userWD   atomic.Int64 // the user's write deadline in Unix nanoseconds; 0: none
-	view     *userConn    // guarded by mu: what Conn returns over raw; nil until needed
-	timeouts bool         // a Handler's conn applies IdleTimeout and WriteTimeout per call; set before serve runs
+	mu          sync.Mutex
+	paused      bool       // guarded by mu
+	drainReq    bool       // guarded by mu: Shutdown asked for Drain
+	lingering   bool       // guarded by mu: LoseConnection sent FIN
+	writeClosed bool       // guarded by mu: LoseWriteConnection sent FIN
+	readClosed  bool       // guarded by mu: the peer sent FIN
+	handler     bool       // guarded by mu: served by a Handler function
+	reported    bool       // guarded by mu: ConnectionLost has been given reason
+	parkReq     bool       // guarded by mu: the sweeper asked this connection to park
+	finished    bool       // guarded by mu: ConnectionLost has returned (lazy.go)
+	timeouts    bool       // a Handler's conn applies IdleTimeout and WriteTimeout per call; set before serve runs
+	waits       *connWaits // guarded by mu: made when first needed (lazy.go)
+
+	// What Conn returns over raw, made under mu when first needed; it
+	// also holds the deadlines set through it (deadline.go).
+	view atomic.Pointer[userConn]
 
 	// The readiness read: rc waits for data without holding a buffer, and
-	// readFn (bound once, so no closure is allocated per read) takes a
-	// buffer only when data is there.
-	rc     syscall.RawConn
-	readFn func(fd uintptr) bool
-	buf    *[]byte
-	rn     int
-	rerr   error
+	// readReady takes a buffer only when data is there.
+	rc  syscall.RawConn
+	buf *[]byte
+	rn  int // readReady's result: the bytes read; 0: EOF; below 0: an errno, negated
 
 	// Parking (park.go): an idle connection may give up its goroutine
 	// until the idle watcher sees data. The fields in idle belong to
 	// whichever goroutine serves the connection; pstate hands it over.
-	pstate    atomic.Uint64
 	idle      idleState
 	blockedAt atomic.Uint32 // the sweeper's epoch when the read began to wait; 0 while busy
 	listed    uint32        // the latest epoch whose sweeper list holds the connection; belongs to the serving goroutine (sweep.go)
@@ -92,13 +88,12 @@ type Conn struct {
 // the accept goroutine, and a wrapped conn's methods may block (a PROXY
 // protocol listener reads the header in RemoteAddr): setup does that on the
 // connection's own goroutine.
-func newConn(cfg *Config, p *Port, nc net.Conn, bufs *bufferPool) *Conn {
+func newConn(cfg *Config, p *Port, nc net.Conn) *Conn {
 	c := &Conn{
 		cfg:  cfg,
 		port: p,
 		raw:  nc,
 		nc:   nc,
-		bufs: bufs,
 	}
 	return c
 }
@@ -264,6 +259,9 @@ func (c *Conn) run() (parked bool) {
 		c.mu.Unlock()
 		c.runHandler(h)
 	} else {
+		// Before ConnectionMade, which may hand the connection to
+		// writers on other goroutines: Write reads rc too.
+		c.useRawRead()
 		c.call("ConnectionMade", func() { c.proto.ConnectionMade(c) })
 		if c.readLoop() {
 			return true
@@ -387,7 +385,7 @@ func (c *Conn) PauseProducing() {
 	defer c.mu.Unlock()
 	if !c.paused {
 		c.paused = true
-		c.resume = make(chan struct{})
+		c.waitsLocked().resume = make(chan struct{})
 		c.noteLocked()
 	}
 }
@@ -398,7 +396,7 @@ func (c *Conn) ResumeProducing() {
 	defer c.mu.Unlock()
 	if c.paused {
 		c.paused = false
-		close(c.resume)
+		close(c.waits.resume)
 		c.noteLocked()
 	}
 }

@@ -3,6 +3,7 @@ package netport
 import (
 	"net"
 	"reflect"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -34,6 +35,13 @@ type userConn struct {
 	net.Conn // the connection as accepted
 
 	c *Conn
+
+	// The deadlines set through it. netport's own wake-ups put rd back
+	// afterwards; while it is set the connection does not park. They
+	// live here, not in Conn, since only a connection whose user asked
+	// for Conn can have them.
+	rd time.Time    // guarded by c.mu: the user's read deadline; zero: none
+	wd atomic.Int64 // the user's write deadline in Unix nanoseconds; 0: none
 }
 
 // NetConn returns the connection as accepted (a *net.TCPConn, say).
@@ -82,10 +90,10 @@ func (u *userConn) SetDeadline(t time.Time) error {
 }
 
 // SetReadDeadline sets the user's read deadline; the zero time clears it.
-func (u *userConn) SetReadDeadline(t time.Time) error { return u.c.setUserReadDeadline(t) }
+func (u *userConn) SetReadDeadline(t time.Time) error { return u.setUserReadDeadline(t) }
 
 // SetWriteDeadline sets the user's write deadline; the zero time clears it.
-func (u *userConn) SetWriteDeadline(t time.Time) error { return u.c.setUserWriteDeadline(t) }
+func (u *userConn) SetWriteDeadline(t time.Time) error { return u.setUserWriteDeadline(t) }
 
 // Read reads from the accepted connection. For a Handler with an
 // IdleTimeout it first sets the read deadline, unless serve set one.
@@ -93,7 +101,7 @@ func (u *userConn) Read(b []byte) (int, error) {
 	if c := u.c; c.timeouts {
 		if d := c.idleTimeout(); d > 0 {
 			c.mu.Lock()
-			if c.userRD.IsZero() {
+			if u.rd.IsZero() {
 				u.Conn.SetReadDeadline(time.Now().Add(d))
 			}
 			c.mu.Unlock()
@@ -106,7 +114,7 @@ func (u *userConn) Read(b []byte) (int, error) {
 // WriteTimeout it first sets the write deadline, unless serve set one.
 func (u *userConn) Write(b []byte) (int, error) {
 	if c := u.c; c.timeouts {
-		if d := c.writeTimeout(); d > 0 && c.userWD.Load() == 0 {
+		if d := c.writeTimeout(); d > 0 && u.wd.Load() == 0 {
 			u.Conn.SetWriteDeadline(time.Now().Add(d))
 		}
 	}
@@ -120,10 +128,21 @@ func (u *userConn) opError(op string, err error) error {
 // viewLocked returns the view over raw, making it on first use; called
 // with mu held.
 func (c *Conn) viewLocked() *userConn {
-	if c.view == nil {
-		c.view = &userConn{Conn: c.raw, c: c}
+	v := c.view.Load()
+	if v == nil {
+		v = &userConn{Conn: c.raw, c: c}
+		c.view.Store(v)
 	}
-	return c.view
+	return v
+}
+
+// userRDLocked returns the user's read deadline, zero for none; called
+// with mu held.
+func (c *Conn) userRDLocked() time.Time {
+	if v := c.view.Load(); v != nil {
+		return v.rd
+	}
+	return time.Time{}
 }
 
 // handlerConn is the conn a Handler's serve is given: the served conn
@@ -146,9 +165,10 @@ func (c *Conn) handlerConn() net.Conn {
 // socket's, with IdleTimeout's when that comes first. While one of
 // netport's own wake-ups is under way the goroutine serving the connection
 // puts it in place afterwards (restoreDeadlineLocked).
-func (c *Conn) setUserReadDeadline(t time.Time) error {
+func (u *userConn) setUserReadDeadline(t time.Time) error {
+	c := u.c
 	c.mu.Lock()
-	c.userRD = t
+	u.rd = t
 	var err error
 	switch {
 	case c.handler:
@@ -169,22 +189,26 @@ func (c *Conn) setUserReadDeadline(t time.Time) error {
 // readDeadlineLocked is the read deadline the connection's reads wait
 // with: the earlier of the user's and IdleTimeout's; called with mu held.
 func (c *Conn) readDeadlineLocked() time.Time {
-	t := c.userRD
-	if c.idleTimeout() > 0 && !c.handler && !c.idle.at.IsZero() && (t.IsZero() || c.idle.at.Before(t)) {
-		t = c.idle.at
+	t := c.userRDLocked()
+	if c.idleTimeout() > 0 && !c.handler && c.idle.at != 0 {
+		now := time.Now()
+		at := now.Add(time.Duration(c.idle.at - monoSince(now)))
+		if t.IsZero() || at.Before(t) {
+			t = at
+		}
 	}
 	return t
 }
 
 // setUserWriteDeadline records the user's write deadline and sets it; the
 // next Write arms WriteTimeout's when that comes first.
-func (c *Conn) setUserWriteDeadline(t time.Time) error {
+func (u *userConn) setUserWriteDeadline(t time.Time) error {
 	var ns int64
 	if !t.IsZero() {
 		ns = max(t.UnixNano(), 1)
 	}
-	c.userWD.Store(ns)
-	return c.raw.SetWriteDeadline(t)
+	u.wd.Store(ns)
+	return u.c.raw.SetWriteDeadline(t)
 }
 
 // armWriteDeadline sets WriteTimeout's deadline before a Write, or the
@@ -196,8 +220,10 @@ func (c *Conn) armWriteDeadline() {
 		return
 	}
 	t := time.Now().Add(d)
-	if u := c.userWD.Load(); u != 0 && u < t.UnixNano() {
-		t = time.Unix(0, u)
+	if v := c.view.Load(); v != nil {
+		if u := v.wd.Load(); u != 0 && u < t.UnixNano() {
+			t = time.Unix(0, u)
+		}
 	}
 	c.raw.SetWriteDeadline(t)
 }

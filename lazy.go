@@ -8,6 +8,8 @@ type connWaits struct {
 	done chan struct{} // closed after ConnectionLost has returned
 	end  chan struct{} // closed when the end is decided
 	kick chan struct{} // one token: drain wakes the goroutine from a wait
+
+	resume chan struct{} // made by PauseProducing, closed by ResumeProducing
 }
 
 // closedChan is the channel handed out for an event that has already

@@ -43,7 +43,8 @@ const parkTick = 50 * time.Millisecond
 // pstate bits: the connection is parked; an event came while it was not
 // parked (the next park is then given up). The rest is a generation,
 // bumped on every park, so that a late IdleTimeout timer from an earlier
-// park cannot wake a later one.
+// park cannot wake a later one. It wraps after 2^30 parks, far more than
+// can happen between a timer's start and its run.
 const (
 	parkedBit  = 1
 	pendingBit = 2
@@ -53,7 +54,7 @@ const (
 // idleState belongs to the goroutine that serves the connection; parking
 // and waking hand it from one goroutine to the next.
 type idleState struct {
-	at       time.Time   // IdleTimeout's deadline, when there is one
+	at       int64       // IdleTimeout's deadline (monoSince), when there is one; 0: none
 	timer    *time.Timer // IdleTimeout while parked
 	watch    *idleWatcher
 	id       int32 // the connection's key in the watcher
@@ -74,7 +75,7 @@ const (
 func (c *Conn) requestPark() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.parkReq || c.unusual.Load() || c.ending.Load() || !c.userRD.IsZero() || c.sending() {
+	if c.parkReq || c.unusual.Load() || c.ending.Load() || !c.userRDLocked().IsZero() || c.sending() {
 		// A connection with a read deadline of the user's keeps its
 		// goroutine, to be there when the deadline passes; one with a send
 		// queue keeps it until the queue has drained.
@@ -109,13 +110,13 @@ func (c *Conn) quiet() int {
 		}
 		return quietRead
 	}
-	if !c.userRD.IsZero() {
+	if !c.userRDLocked().IsZero() {
 		// The user set a read deadline since the request: no parking.
 		c.restoreDeadlineLocked()
 		return quietRead
 	}
 	now := time.Now()
-	if c.idleTimeout() > 0 && !now.Before(c.idle.at) {
+	if c.idleTimeout() > 0 && monoSince(now) >= c.idle.at {
 		return quietTimedOut
 	}
 	if c.blockedAt.Load() == 0 {
@@ -146,20 +147,20 @@ const (
 // beginPark readies a park of generation gen+1 once the connection is
 // registered with the watcher: it clears the read deadline, starts the
 // IdleTimeout timer and returns the new generation.
-func (c *Conn) beginPark(now time.Time) uint64 {
+func (c *Conn) beginPark(now time.Time) uint32 {
 	gen := c.pstate.Load()>>genShift + 1
 	c.pstate.Store(gen << genShift) // drops a stale pending bit
 	c.raw.SetReadDeadline(time.Time{})
 	c.blockedAt.Store(0)
 	if c.idleTimeout() > 0 {
-		c.idle.timer = time.AfterFunc(c.idle.at.Sub(now), func() { c.expire(gen) })
+		c.idle.timer = time.AfterFunc(time.Duration(c.idle.at-monoSince(now)), func() { c.expire(gen) })
 	}
 	return gen
 }
 
 // commitPark publishes the park of generation gen; it reports false when
 // an event came since beginPark, and then the caller reads on.
-func (c *Conn) commitPark(gen uint64) bool {
+func (c *Conn) commitPark(gen uint32) bool {
 	c.countParked(true)
 	if c.pstate.CompareAndSwap(gen<<genShift, gen<<genShift|parkedBit) {
 		return true
@@ -216,7 +217,7 @@ func (c *Conn) notify() {
 // on a goroutine of its own, which serves the connection to its end. When
 // it comes before the park is published, it makes the park fail instead,
 // and the goroutine still serving the connection finds the time is up.
-func (c *Conn) expire(gen uint64) {
+func (c *Conn) expire(gen uint32) {
 	for {
 		s := c.pstate.Load()
 		switch s {
@@ -262,3 +263,11 @@ func (c *Conn) resumeServe(expired bool) {
 	}
 	c.end()
 }
+
+// monoBase anchors the instants a Conn keeps as an int64 (idleState.at):
+// 8 bytes where a time.Time takes 24, and still read from the monotonic
+// clock, since both ends of the subtraction carry its reading.
+var monoBase = time.Now()
+
+// monoSince returns t as nanoseconds since monoBase.
+func monoSince(t time.Time) int64 { return int64(t.Sub(monoBase)) }

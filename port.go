@@ -409,7 +409,7 @@ func (p *Port) sleep(d time.Duration) bool {
 // Shutdown never misses one.
 func (p *Port) track(nc net.Conn) {
 	p.stats.accepted.Add(1)
-	c := newConn(p.cfg, p, nc, p.bufs)
+	c := newConn(p.cfg, p, nc)
 	p.mu.Lock()
 	p.conns[c] = struct{}{}
 	p.wg.Add(1)

@@ -5,3 +5,6 @@ package netport
 // useRawRead keeps the plain buffered read where there is no readiness
 // read.
 func (c *Conn) useRawRead() {}
+
+// rawRead is never called: rc stays nil.
+func (c *Conn) rawRead() error { return nil }

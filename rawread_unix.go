@@ -3,9 +3,8 @@
 package netport
 
 import (
-	"io"
 	"net"
-	"os"
+	"sync"
 	"syscall"
 )
 
@@ -31,9 +30,34 @@ func (c *Conn) useRawRead() {
 	}
 	if rc, err := sc.SyscallConn(); err == nil {
 		c.rc = rc
-		c.readFn = c.readReady
 		c.idle.parkable = canPark && c.port != nil
 	}
+}
+
+// A readOp hands readReady to RawConn.Read with its function bound once:
+// pooled, it is held only while a read waits, so a Conn keeps no bound
+// method value (a closure, allocated at accept) and no field for it.
+type readOp struct {
+	c   *Conn
+	run func(fd uintptr) bool
+}
+
+var readOps = sync.Pool{New: func() any {
+	o := new(readOp)
+	o.run = o.ready
+	return o
+}}
+
+func (o *readOp) ready(fd uintptr) bool { return o.c.readReady(fd) }
+
+// rawRead waits for the socket to be readable and reads it (readReady).
+func (c *Conn) rawRead() error {
+	o := readOps.Get().(*readOp)
+	o.c = c
+	err := c.rc.Read(o.run)
+	o.c = nil
+	readOps.Put(o)
+	return err
 }
 
 // readReady is called by the poller whenever the socket may be readable.
@@ -53,11 +77,9 @@ func (c *Conn) readReady(fd uintptr) bool {
 			}
 			return false
 		case err != 0:
-			c.rerr = &net.OpError{Op: "read", Net: c.local.Network(), Source: c.local, Addr: c.remote, Err: os.NewSyscallError("read", err)}
-		case n == 0:
-			c.rerr = io.EOF
+			c.rn = -int(err) // read turns it into the error
 		default:
-			c.rn = n
+			c.rn = n // 0: EOF
 		}
 		if c.blockedAt.Load() != 0 {
 			c.blockedAt.Store(0)

@@ -3,8 +3,10 @@ package netport
 import (
 	"errors"
 	"io"
+	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -31,16 +33,26 @@ func poolFor(size int) *bufferPool {
 	return p.(*bufferPool)
 }
 
+// bufPool returns the pool c's buffers come from: its port's, or for a
+// connection served outside a port the shared one of its size (not kept
+// in the Conn: every idle connection would keep the pointer).
+func (c *Conn) bufPool() *bufferPool {
+	if c.port != nil {
+		return c.port.bufs
+	}
+	return poolFor(c.cfg.readBufferSize())
+}
+
 func (c *Conn) getBuf() []byte {
 	if c.buf == nil {
-		c.buf = c.bufs.pool.Get().(*[]byte)
+		c.buf = c.bufPool().pool.Get().(*[]byte)
 	}
 	return *c.buf
 }
 
 func (c *Conn) putBuf() {
 	if c.buf != nil {
-		c.bufs.pool.Put(c.buf)
+		c.bufPool().pool.Put(c.buf)
 		c.buf = nil
 	}
 }
@@ -118,7 +130,7 @@ func (c *Conn) prepareRead() bool {
 			c.answerDrain()
 			continue
 		case c.paused:
-			resume, end, kick := c.resume, c.endLocked(), c.kickLocked()
+			resume, end, kick := c.waits.resume, c.endLocked(), c.kickLocked()
 			c.mu.Unlock()
 			c.putBuf()
 			select {
@@ -129,7 +141,7 @@ func (c *Conn) prepareRead() bool {
 			continue
 		}
 		if d := c.idleTimeout(); d > 0 {
-			c.idle.at = time.Now().Add(d)
+			c.idle.at = monoSince(time.Now().Add(d))
 			if !c.parkReq {
 				c.raw.SetReadDeadline(c.readDeadlineLocked())
 			}
@@ -161,11 +173,17 @@ func (c *Conn) read() (int, error) {
 	if c.rc == nil {
 		return c.nc.Read(c.getBuf())
 	}
-	c.rn, c.rerr = 0, nil
-	if err := c.rc.Read(c.readFn); err != nil {
+	if err := c.rawRead(); err != nil {
 		return 0, err
 	}
-	return c.rn, c.rerr
+	switch n := c.rn; {
+	case n > 0:
+		return n, nil
+	case n == 0:
+		return 0, io.EOF
+	default:
+		return 0, &net.OpError{Op: "read", Net: c.local.Network(), Source: c.local, Addr: c.remote, Err: os.NewSyscallError("read", syscall.Errno(-n))}
+	}
 }
 
 // deliverable waits while the protocol is paused, with data in hand, and
@@ -176,7 +194,11 @@ func (c *Conn) deliverable() bool {
 	}
 	for {
 		c.mu.Lock()
-		paused, resume, lingering, drainReq := c.paused, c.resume, c.lingering, c.drainReq
+		paused, lingering, drainReq := c.paused, c.lingering, c.drainReq
+		var resume chan struct{}
+		if paused {
+			resume = c.waits.resume
+		}
 		var end, kick <-chan struct{}
 		if paused && !drainReq {
 			end, kick = c.endLocked(), c.kickLocked()

@@ -7,6 +7,11 @@ import (
 	"unsafe"
 )
 
+// sendNoWait reports that writeErrno is send(2) with MSG_DONTWAIT, which
+// cannot block: the blocking Write may then offer its bytes first
+// (write_fast.go).
+const sendNoWait = true
+
 // writeErrno writes to a socket without waiting, for the send queue's
 // direct write and its flusher.
 //

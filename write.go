@@ -26,8 +26,13 @@ func (c *Conn) Write(b []byte) (int, error) {
 	if err := c.writable("write"); err != nil {
 		return 0, err
 	}
-	c.armWriteDeadline()
-	n, err := c.nc.Write(b)
+	n, err := c.writeFirst(b) // write_fast.go
+	if err == nil && (n == 0 || n < len(b)) {
+		c.armWriteDeadline()
+		var m int
+		m, err = c.nc.Write(b[n:])
+		n += m
+	}
 	if err != nil {
 		c.fail(err)
 	}
