@@ -422,8 +422,10 @@ func (s *sendState) settle() bool {
 		// An expired WriteTimeout deadline would fail the next direct
 		// write; a deadline of the user's stays.
 		var t time.Time
-		if u := s.c.userWD.Load(); u != 0 {
-			t = time.Unix(0, u)
+		if v := s.c.view.Load(); v != nil {
+			if u := v.wd.Load(); u != 0 {
+				t = time.Unix(0, u)
+			}
 		}
 		s.c.raw.SetWriteDeadline(t)
 	}
