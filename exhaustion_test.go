@@ -91,16 +91,9 @@ func childExhaustDescriptors() int {
 	}
 	fmt.Printf("addr %s\n", p.Addr())
 
-	var fillers []int
-	for {
-		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if errors.Is(err, unix.EMFILE) {
-			break
-		}
-		if err != nil {
-			return fail("open /dev/null: %v", err)
-		}
-		fillers = append(fillers, fd)
+	fillers, err := fillDescriptors()
+	if err != nil {
+		return fail("%v", err)
 	}
 	calls0, cpu0 := cl.calls.Load(), cpuTime()
 	fmt.Printf("full %d\n", len(fillers))
@@ -363,4 +356,23 @@ func floodClient(addr string, i int) error {
 		return fmt.Errorf("client %d: echo: got %q, %v; want %q", i, got, err, msg)
 	}
 	return nil
+}
+
+// fillDescriptors opens /dev/null until the process is out of descriptors
+// (EMFILE) and returns what it opened, for the caller to close.
+func fillDescriptors() ([]int, error) {
+	var fillers []int
+	for {
+		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if errors.Is(err, unix.EMFILE) {
+			return fillers, nil
+		}
+		if err != nil {
+			for _, fd := range fillers {
+				unix.Close(fd)
+			}
+			return nil, fmt.Errorf("open /dev/null: %w", err)
+		}
+		fillers = append(fillers, fd)
+	}
 }

@@ -64,16 +64,9 @@ func childStatsShed() int {
 		return fail("listen: %v", err)
 	}
 	fmt.Printf("addr %s\n", p.Addr())
-	var fillers []int
-	for {
-		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if errors.Is(err, unix.EMFILE) {
-			break
-		}
-		if err != nil {
-			return fail("open /dev/null: %v", err)
-		}
-		fillers = append(fillers, fd)
+	fillers, err := fillDescriptors()
+	if err != nil {
+		return fail("%v", err)
 	}
 	fmt.Println("full")
 	in := bufio.NewScanner(os.Stdin)
