@@ -78,17 +78,25 @@ func proxyFactory(cfg *Config, network, address string) Factory {
 	})
 }
 
+// startForwarder serves a forwarder (WriteBuffer wb) to an echo backend,
+// dials it and checks one round trip through it.
+func startForwarder(t *testing.T, wb int) (fwd *Port, client net.Conn, backends *echoFactory) {
+	t.Helper()
+	backends = newEchoFactory()
+	backend := listen(t, nil, "tcp", "127.0.0.1:0", backends)
+	cfg := &Config{WriteBuffer: wb}
+	fwd = listen(t, cfg, "tcp", "127.0.0.1:0", proxyFactory(cfg, "tcp", backend.Addr().String()))
+	client = dial(t, fwd)
+	roundTrip(t, client, []byte("hello through the forwarder"))
+	return fwd, client, backends
+}
+
 // TestPortForward: bytes go both ways through the forwarder, and closing
 // the client closes the backend connection, in both write models.
 func TestPortForward(t *testing.T) {
 	for _, wb := range []int{0, 16 << 10} {
 		t.Run("WriteBuffer="+strconv.Itoa(wb), func(t *testing.T) {
-			backends := newEchoFactory()
-			backend := listen(t, nil, "tcp", "127.0.0.1:0", backends)
-			cfg := &Config{WriteBuffer: wb}
-			fwd := listen(t, cfg, "tcp", "127.0.0.1:0", proxyFactory(cfg, "tcp", backend.Addr().String()))
-			c := dial(t, fwd)
-			roundTrip(t, c, []byte("hello through the forwarder"))
+			_, c, backends := startForwarder(t, wb)
 			roundTrip(t, c, pattern(4<<20))
 			c.Close()
 			if reason := recv(t, recv(t, backends.built).lost); !errors.Is(reason, ErrConnectionDone) {
@@ -105,12 +113,7 @@ func TestPortForward(t *testing.T) {
 func TestPortForwardShutdown(t *testing.T) {
 	for _, wb := range []int{0, 16 << 10} {
 		t.Run("WriteBuffer="+strconv.Itoa(wb), func(t *testing.T) {
-			backends := newEchoFactory()
-			backend := listen(t, nil, "tcp", "127.0.0.1:0", backends)
-			cfg := &Config{WriteBuffer: wb}
-			fwd := listen(t, cfg, "tcp", "127.0.0.1:0", proxyFactory(cfg, "tcp", backend.Addr().String()))
-			c := dial(t, fwd)
-			roundTrip(t, c, []byte("hello through the forwarder"))
+			fwd, c, backends := startForwarder(t, wb)
 			ctx, cancel := contextWithTimeout(testTimeout)
 			defer cancel()
 			if err := fwd.Shutdown(ctx); err != nil {
