@@ -406,21 +406,27 @@ func waitReadable(tb testing.TB, fd int) {
 	}
 }
 
+// acceptAndClose accepts one connection on the listening socket fd and
+// closes it, to show that the socket still accepts.
+func acceptAndClose(fd int, _ []byte) (int, error) {
+	s, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
+	if err == nil {
+		unix.Close(s)
+	}
+	return 0, err
+}
+
+// recvOnce reads one datagram from fd into buf.
+func recvOnce(fd int, buf []byte) (int, error) {
+	n, _, err := unix.Recvfrom(fd, buf, 0)
+	return n, err
+}
+
 // TestAdoptedCloseKeepsSocket closes an adopted listener or datagram
 // socket and checks that the original still serves: no shutdown(2) (after
 // which accept fails with EINVAL), no unlink or chmod of a unix socket file.
 func TestAdoptedCloseKeepsSocket(t *testing.T) {
-	accept := func(fd int, _ []byte) (int, error) {
-		s, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
-		if err == nil {
-			unix.Close(s)
-		}
-		return 0, err
-	}
-	recv := func(fd int, buf []byte) (int, error) {
-		n, _, err := unix.Recvfrom(fd, buf, 0)
-		return n, err
-	}
+	accept, recv := acceptAndClose, recvOnce
 	tests := []struct {
 		network string
 		kind    socketKind

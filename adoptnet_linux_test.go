@@ -49,17 +49,7 @@ func TestAdoptNetErrors(t *testing.T) {
 // TestAdoptNetKeepsSocket closes what the net-value adopt calls return and
 // checks that the original socket still serves.
 func TestAdoptNetKeepsSocket(t *testing.T) {
-	accept := func(fd int, _ []byte) (int, error) {
-		s, _, err := syscall.Accept4(fd, syscall.SOCK_CLOEXEC)
-		if err == nil {
-			syscall.Close(s)
-		}
-		return 0, err
-	}
-	recv := func(fd int, buf []byte) (int, error) {
-		n, _, err := syscall.Recvfrom(fd, buf, 0)
-		return n, err
-	}
+	accept, recv := acceptAndClose, recvOnce
 	testAdoptedCloseKeepsSocket(t, "unix", netAdopters[listenerKind].adopt, accept, "")
 	testAdoptedCloseKeepsSocket(t, "udp4", netAdopters[packetKind].adopt, recv, "ping")
 }

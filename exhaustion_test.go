@@ -70,13 +70,8 @@ func childExhaustDescriptors() int {
 		fmt.Fprintf(os.Stderr, format+"\n", args...)
 		return 1
 	}
-	var lim unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-		return fail("getrlimit: %v", err)
-	}
-	lim.Cur = exhaustLimit
-	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-		return fail("setrlimit: %v", err)
+	if err := limitDescriptors(); err != nil {
+		return fail("%v", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -375,4 +370,17 @@ func fillDescriptors() ([]int, error) {
 		}
 		fillers = append(fillers, fd)
 	}
+}
+
+// limitDescriptors lowers the process's descriptor limit to exhaustLimit.
+func limitDescriptors() error {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("getrlimit: %w", err)
+	}
+	lim.Cur = exhaustLimit
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("setrlimit: %w", err)
+	}
+	return nil
 }

@@ -51,13 +51,8 @@ func childStatsShed() int {
 		fmt.Fprintf(os.Stderr, format+"\n", args...)
 		return 1
 	}
-	var lim unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-		return fail("getrlimit: %v", err)
-	}
-	lim.Cur = exhaustLimit
-	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-		return fail("setrlimit: %v", err)
+	if err := limitDescriptors(); err != nil {
+		return fail("%v", err)
 	}
 	p, err := Listen("tcp", "127.0.0.1:0", plainEchoFactory)
 	if err != nil {
