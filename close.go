@@ -101,19 +101,67 @@ func (c *Conn) abort(cause error) {
 	closeSocket(c.raw, true)
 }
 
+// firstDataGrace is how long Shutdown waits for the first data of a
+// connection it finds freshly accepted and silent. A client sends its
+// request right after the handshake, so at Shutdown it may be on the way
+// to a connection the port has just accepted: closing that connection now
+// would lose the request, and the client would see its connection end
+// unanswered, as in a restart that hands the listening socket over.
+// net/http waits for such connections too (five seconds); one second
+// covers a request in flight, a retransmission included, without making
+// every Shutdown with a silent client wait long.
+const firstDataGrace = time.Second
+
+// young reports whether the connection was accepted less than
+// firstDataGrace ago.
+func (c *Conn) young() bool {
+	return c.port != nil && monoMillis()-c.born < uint32(firstDataGrace/time.Millisecond)
+}
+
+// heardFirst is called by the serving goroutine after the first data
+// has reached the protocol: a request that Shutdown postponed until then
+// is answered now, on the next turn of the read loop.
+func (c *Conn) heardFirst() {
+	c.idle.heard = true
+	c.mu.Lock()
+	c.heard = true
+	if c.drainLater {
+		c.drainLater = false
+		c.drainReq = true
+		c.noteLocked()
+	}
+	c.mu.Unlock()
+}
+
 // drain is Shutdown's request. A protocol connection is woken with a read
 // deadline in the past and answers on its own goroutine (Drain, or
 // LoseConnection), which then puts back the deadline it had; a Handler
 // connection has its read side closed.
-func (c *Conn) drain() {
+//
+// A connection that is young (see firstDataGrace) and has not yet given
+// its protocol any data is asked later, and drain reports true: a
+// protocol connection once its first data has been delivered
+// (heardFirst), any connection when Shutdown calls drain again with force
+// set, after the grace. A Handler's reads are its own, so a young Handler
+// connection always waits for force. With force set, drain asks only a
+// connection that it postponed.
+func (c *Conn) drain(force bool) (postponed bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	switch {
+	case force && !c.drainLater:
+		return false
+	case !force && !c.heard && c.young():
+		c.drainLater = true
+		return true
+	}
+	c.drainLater = false
 	c.drainReq = true
 	c.noteLocked()
 	if c.handler {
 		c.drainContext()
 		c.closeReadLocked()
-		return
+		return false
 	}
 	c.raw.SetReadDeadline(aLongTimeAgo)
 	select {
@@ -121,4 +169,5 @@ func (c *Conn) drain() {
 	default:
 	}
 	c.wake()
+	return false
 }

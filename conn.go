@@ -62,6 +62,8 @@ type Conn struct {
 	parkReq     bool       // guarded by mu: the sweeper asked this connection to park
 	finished    bool       // guarded by mu: ConnectionLost has returned (lazy.go)
 	timeouts    bool       // a Handler's conn applies IdleTimeout and WriteTimeout per call; set before serve runs
+	heard       bool       // guarded by mu: data has reached the protocol (idle.heard mirrors it)
+	drainLater  bool       // guarded by mu: Shutdown's request waits for the first data or the grace (drain)
 	waits       *connWaits // guarded by mu: made when first needed (lazy.go)
 
 	// What Conn returns over raw, made under mu when first needed; it
@@ -72,7 +74,12 @@ type Conn struct {
 	// readReady takes a buffer only when data is there.
 	rc  syscall.RawConn
 	buf *[]byte
-	rn  int // readReady's result: the bytes read; 0: EOF; below 0: an errno, negated
+	rn  int32 // readReady's result: the bytes read; 0: EOF; below 0: an errno, negated
+
+	// born is when the port accepted the connection, in milliseconds
+	// since monoBase, wrapping: Shutdown gives a connection younger than
+	// firstDataGrace time for its first data (drain).
+	born uint32
 
 	// Parking (park.go): an idle connection may give up its goroutine
 	// until the idle watcher sees data. The fields in idle belong to
@@ -94,6 +101,9 @@ func newConn(cfg *Config, p *Port, nc net.Conn) *Conn {
 		port: p,
 		raw:  nc,
 		nc:   nc,
+	}
+	if p != nil {
+		c.born = monoMillis()
 	}
 	return c
 }

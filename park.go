@@ -60,6 +60,7 @@ type idleState struct {
 	id       int32 // the connection's key in the watcher
 	parkable bool  // the connection may park (Linux, readiness read, a port)
 	added    bool  // the descriptor is in the watcher's epoll set
+	heard    bool  // data has reached the protocol: Conn.heard without mu
 }
 
 // quiet's verdicts on a read deadline that expired.
@@ -271,3 +272,8 @@ var monoBase = time.Now()
 
 // monoSince returns t as nanoseconds since monoBase.
 func monoSince(t time.Time) int64 { return int64(t.Sub(monoBase)) }
+
+// monoMillis returns the time in milliseconds since monoBase, wrapping
+// after about 49 days: only differences between two readings under that
+// are meaningful.
+func monoMillis() uint32 { return uint32(time.Since(monoBase) / time.Millisecond) }

@@ -181,6 +181,15 @@ func (p *Port) stop() {
 // Handler's read side is closed), and waits until every ConnectionLost has
 // returned. After a nil return no goroutine of the port runs.
 //
+// A connection accepted less than a second before Shutdown that has not
+// yet received any data is asked once its first data has reached the
+// protocol, or once that second has passed: its client's request may
+// still be on the way, and ending the connection at once would leave the
+// client unanswered (net/http gives such connections five seconds). A
+// Handler's reads are its own, so any Handler connection younger than a
+// second is asked when it is a second old. So a silent new client can make
+// Shutdown take up to a second longer.
+//
 // When ctx ends first, Shutdown aborts the connections still open
 // (ConnectionLost gets a reason matching ErrConnectionAborted and
 // ErrConnectionLost, and wrapping ctx.Err()) and returns ctx.Err() at
@@ -207,7 +216,7 @@ func (p *Port) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	p.draining = true
 	for c := range p.conns {
-		c.drain()
+		c.drain(false)
 	}
 	p.mu.Unlock()
 
@@ -217,10 +226,24 @@ func (p *Port) Shutdown(ctx context.Context) error {
 		p.wg.Wait()
 		close(ended)
 	}()
-	select {
-	case <-ended:
-		return nil
-	case <-ctx.Done():
+	// The connections that drain postponed, still silent after the
+	// grace, are asked then.
+	grace := time.NewTimer(firstDataGrace)
+	defer grace.Stop()
+wait:
+	for {
+		select {
+		case <-ended:
+			return nil
+		case <-grace.C:
+			p.mu.Lock()
+			for c := range p.conns {
+				c.drain(true)
+			}
+			p.mu.Unlock()
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	cause := fmt.Errorf("%w: %w", ErrConnectionAborted, ctx.Err())
 	p.mu.Lock()
@@ -426,7 +449,7 @@ func (p *Port) track(nc net.Conn) {
 	if p.draining {
 		// Accepted while Shutdown was stopping the port: it must hear
 		// Shutdown's request too.
-		c.drain()
+		c.drain(false)
 	}
 	p.mu.Unlock()
 	go c.serve(p.factory, useTLS, counted)

@@ -77,9 +77,9 @@ func (c *Conn) readReady(fd uintptr) bool {
 			}
 			return false
 		case err != 0:
-			c.rn = -int(err) // read turns it into the error
+			c.rn = -int32(err) // read turns it into the error
 		default:
-			c.rn = n // 0: EOF
+			c.rn = int32(n) // 0: EOF
 		}
 		if c.blockedAt.Load() != 0 {
 			c.blockedAt.Store(0)

@@ -76,6 +76,9 @@ func (c *Conn) readLoop() (parked bool) {
 		if n > 0 {
 			if c.deliverable() {
 				c.deliver((*c.buf)[:n:n])
+				if !c.idle.heard {
+					c.heardFirst()
+				}
 			}
 		}
 		if err != nil || c.rc == nil {
@@ -178,7 +181,7 @@ func (c *Conn) read() (int, error) {
 	}
 	switch n := c.rn; {
 	case n > 0:
-		return n, nil
+		return int(n), nil
 	case n == 0:
 		return 0, io.EOF
 	default:
