@@ -72,7 +72,7 @@ func (c *Config) serveConn(nc net.Conn, f Factory) (*Conn, error) {
 	conn.proto, _ = conn.build(f, false)
 	if conn.proto == nil {
 		nc.Close()
-		return nil, &net.OpError{Op: "adopt", Net: conn.local.Network(), Source: conn.local, Addr: conn.remote, Err: ErrNoProtocol}
+		return nil, conn.opError("adopt", ErrNoProtocol)
 	}
 	go func() {
 		parked := false

@@ -42,6 +42,10 @@ type userConn struct {
 	// for Conn can have them.
 	rd time.Time    // guarded by c.mu: the user's read deadline; zero: none
 	wd atomic.Int64 // the user's write deadline in Unix nanoseconds; 0: none
+
+	// The addresses of a conn that is not net's own (or has none), set
+	// by setup before the protocol is built; nil: read them from c.raw.
+	local, remote net.Addr
 }
 
 // NetConn returns the connection as accepted (a *net.TCPConn, say).
@@ -121,9 +125,7 @@ func (u *userConn) Write(b []byte) (int, error) {
 	return u.Conn.Write(b)
 }
 
-func (u *userConn) opError(op string, err error) error {
-	return &net.OpError{Op: op, Net: u.c.local.Network(), Source: u.c.local, Addr: u.c.remote, Err: err}
-}
+func (u *userConn) opError(op string, err error) error { return u.c.opError(op, err) }
 
 // viewLocked returns the view over raw, making it on first use; called
 // with mu held.

@@ -229,7 +229,8 @@ func (s *sendState) stopSendLocked() []*Conn {
 
 // opError is a *net.OpError about this connection.
 func (c *Conn) opError(op string, err error) error {
-	return &net.OpError{Op: op, Net: c.local.Network(), Source: c.local, Addr: c.remote, Err: err}
+	local := c.LocalAddr()
+	return &net.OpError{Op: op, Net: local.Network(), Source: local, Addr: c.RemoteAddr(), Err: err}
 }
 
 // producer returns the registered producer, or nil.

@@ -3,7 +3,6 @@ package netport
 import (
 	"errors"
 	"io"
-	"net"
 	"os"
 	"sync"
 	"syscall"
@@ -185,7 +184,7 @@ func (c *Conn) read() (int, error) {
 	case n == 0:
 		return 0, io.EOF
 	default:
-		return 0, &net.OpError{Op: "read", Net: c.local.Network(), Source: c.local, Addr: c.remote, Err: os.NewSyscallError("read", syscall.Errno(-n))}
+		return 0, c.opError("read", os.NewSyscallError("read", syscall.Errno(-n)))
 	}
 }
 

@@ -65,7 +65,7 @@ func (c *Conn) WriteSequence(bufs [][]byte) error {
 // side is closed; called with wmu held.
 func (c *Conn) writable(op string) error {
 	if c.ending.Load() {
-		return &net.OpError{Op: op, Net: c.local.Network(), Source: c.local, Addr: c.remote, Err: net.ErrClosed}
+		return c.opError(op, net.ErrClosed)
 	}
 	if !c.unusual.Load() {
 		return nil // writeClosed is false: no need for mu
@@ -74,7 +74,7 @@ func (c *Conn) writable(op string) error {
 	wc := c.writeClosed
 	c.mu.Unlock()
 	if wc {
-		return &net.OpError{Op: op, Net: c.local.Network(), Source: c.local, Addr: c.remote, Err: syscall.EPIPE}
+		return c.opError(op, syscall.EPIPE)
 	}
 	return nil
 }
@@ -98,7 +98,7 @@ func (c *Conn) LoseWriteConnection() error {
 	}
 	cw, ok := c.nc.(interface{ CloseWrite() error })
 	if !ok {
-		return &net.OpError{Op: "close", Net: c.local.Network(), Source: c.local, Addr: c.remote, Err: ErrNotSupported}
+		return c.opError("close", ErrNotSupported)
 	}
 	if c.closeWriteLater() {
 		return nil // sendqueue.go calls it again once the queue has gone out
