@@ -1,7 +1,6 @@
 package netport
 
 import (
-	"net"
 	"os"
 	"time"
 )
@@ -176,9 +175,25 @@ func (c *Conn) commitPark(gen uint32) bool {
 // see (ending, drainReq...) first.
 func (c *Conn) wake() {
 	if c.claim() {
-		go c.resumeServe(false)
+		resume(c)
 	}
 }
+
+// resumeQueue carries parked connections to the goroutines started to
+// resume them. A go statement whose function has a receiver or arguments
+// allocates a closure for them; resumeNext has neither, so giving a
+// connection its goroutine back allocates nothing.
+var resumeQueue = make(chan *Conn, 256)
+
+// resume starts a goroutine that serves c, which it has claimed. Each
+// goroutine takes one connection from the queue, so a send that finds the
+// queue full waits only until one of those already started runs.
+func resume(c *Conn) {
+	resumeQueue <- c
+	go resumeNext()
+}
+
+func resumeNext() { (<-resumeQueue).resumeServe(false) }
 
 // claim clears the parked bit and reports whether this call did.
 func (c *Conn) claim() bool {
@@ -201,7 +216,7 @@ func (c *Conn) notify() {
 		switch {
 		case s&parkedBit != 0:
 			if c.pstate.CompareAndSwap(s, s&^parkedBit) {
-				go c.resumeServe(false)
+				resume(c)
 				return
 			}
 		case s&pendingBit != 0:
@@ -255,7 +270,7 @@ func (c *Conn) resumeServe(expired bool) {
 	}()
 	if expired {
 		c.idle.timer = nil
-		c.setEnd(lost(&net.OpError{Op: "read", Net: c.local.Network(), Source: c.local, Addr: c.remote, Err: os.ErrDeadlineExceeded}))
+		c.setEnd(lost(c.opError("read", os.ErrDeadlineExceeded)))
 	} else {
 		c.stopTimer()
 		if parked = c.readLoop(); parked {
