@@ -85,9 +85,27 @@ func benchEchoRequest(b *testing.B, idle int) {
 		}
 		round++
 	}
+	// The phases above alternate, so each server's connections wait
+	// through the others' phases, long enough for netport's to park: its
+	// allocation count includes a park and resume per connection now and
+	// then. steady-allocs/req counts one more round per server, right
+	// after a round that woke every connection: requests alone.
+	steady := make([]float64, 2)
+	for i := range steady {
+		if _, err := benchPingPong(clients[i], 1, size); err != nil {
+			b.Fatal(err)
+		}
+		m0 := servers[i].query(b, "mallocs")
+		if _, err := benchPingPong(clients[i], echoRounds, size); err != nil {
+			b.Fatal(err)
+		}
+		steady[i] = float64(servers[i].query(b, "mallocs")-m0) / float64(conns*echoRounds)
+	}
 	report(b, "req", meters[:2])
 	b.ReportMetric(meters[0].allocsPerOp(), "plain-allocs/req")
 	b.ReportMetric(meters[1].allocsPerOp(), "netport-allocs/req")
+	b.ReportMetric(steady[0], "plain-steady-allocs/req")
+	b.ReportMetric(steady[1], "netport-steady-allocs/req")
 	b.ReportMetric(meters[0].p99(), "plain-p99-µs")
 	b.ReportMetric(meters[1].p99(), "netport-p99-µs")
 	b.ReportMetric(meters[2].cpuPerOp(), "queued-cpu-ns/req")
