@@ -23,11 +23,11 @@ const LingerTimeout = time.Second
 // Transport that the protocol's ConnectionMade receives. Its methods are
 // safe for concurrent use.
 type Conn struct {
-	cfg    *Config
-	port   *Port    // nil for an adopted connection
-	raw    net.Conn // as accepted or adopted
-	nc     net.Conn // what is served: raw, or TLS over it; set before proto
-	proto  Protocol
+	cfg   *Config
+	port  *Port    // nil for an adopted connection
+	raw   net.Conn // as accepted or adopted
+	nc    net.Conn // what is served: raw, or TLS over it; set before proto
+	proto Protocol
 
 	wmu sync.Mutex // serialises writes and the write side's close
 
