@@ -4,6 +4,7 @@ package netport
 
 import (
 	"errors"
+	"net"
 	"time"
 )
 
@@ -55,7 +56,13 @@ func (c *Conn) LoseConnection() error {
 	if linger && (writeClosed || sendFIN(c.nc, c.raw, cw) == nil) {
 		return nil
 	}
-	return c.closeNC()
+	if err := c.closeNC(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	// The end decided above also ends the read loop of a connection
+	// whose peer has half-closed, and that goroutine may have closed the
+	// socket first: the close asked for has happened.
+	return nil
 }
 
 // closeReadLocked ends a Handler connection gracefully: the handler's
