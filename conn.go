@@ -72,7 +72,9 @@ type Conn struct {
 	// readReady takes a buffer only when data is there.
 	rc  syscall.RawConn
 	buf *[]byte
-	rn  int32 // readReady's result: the bytes read; 0: EOF; below 0: an errno, negated
+	// slot is the connection's key in its port's set (connset.go);
+	// guarded by the port's mu.
+	slot int32
 
 	// born is when the port accepted the connection, in milliseconds
 	// since monoBase, wrapping: Shutdown gives a connection younger than

@@ -186,7 +186,7 @@ func TestHandlerContextShutdownBeforeStart(t *testing.T) {
 	waitFor(t, "the connection to be tracked", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		for c := range p.conns {
+		for c := range p.conns.all() {
 			conn = c
 		}
 		return conn != nil

@@ -38,12 +38,12 @@ type Port struct {
 	slots chan struct{} // one token per live connection when MaxConns > 0; nil otherwise
 
 	mu       sync.Mutex
-	conns    map[*Conn]struct{} // guarded by mu: every connection not yet ended
-	paused   bool               // guarded by mu
-	draining bool               // guarded by mu: Shutdown has asked every connection to end
-	resume   chan struct{}      // guarded by mu: closed by ResumeProducing
-	wg       sync.WaitGroup     // one count per connection goroutine
-	builds   sync.WaitGroup     // one count per connection not yet through BuildProtocol (track, startBuild)
+	conns    connSet        // guarded by mu: every connection not yet ended
+	paused   bool           // guarded by mu
+	draining bool           // guarded by mu: Shutdown has asked every connection to end
+	resume   chan struct{}  // guarded by mu: closed by ResumeProducing
+	wg       sync.WaitGroup // one count per connection goroutine
+	builds   sync.WaitGroup // one count per connection not yet through BuildProtocol (track, startBuild)
 
 	sweep sweeper // the connections that may need parking (sweep.go)
 
@@ -68,7 +68,6 @@ func (c *Config) serve(op string, ln net.Listener, f Factory, file *socketFile) 
 		bufs:    poolFor(c.readBufferSize()),
 		closed:  make(chan struct{}),
 		done:    make(chan struct{}),
-		conns:   make(map[*Conn]struct{}),
 		reserve: -1,
 	}
 	if err := p.setBase(); err != nil {
@@ -215,7 +214,7 @@ func (p *Port) Shutdown(ctx context.Context) error {
 	p.closeOnce.Do(p.stop)
 	p.mu.Lock()
 	p.draining = true
-	for c := range p.conns {
+	for c := range p.conns.all() {
 		c.drain(false)
 	}
 	p.mu.Unlock()
@@ -237,7 +236,7 @@ wait:
 			return nil
 		case <-grace.C:
 			p.mu.Lock()
-			for c := range p.conns {
+			for c := range p.conns.all() {
 				c.drain(true)
 			}
 			p.mu.Unlock()
@@ -247,7 +246,7 @@ wait:
 	}
 	cause := fmt.Errorf("%w: %w", ErrConnectionAborted, ctx.Err())
 	p.mu.Lock()
-	for c := range p.conns {
+	for c := range p.conns.all() {
 		c.abort(cause)
 	}
 	p.mu.Unlock()
@@ -434,7 +433,7 @@ func (p *Port) track(nc net.Conn) {
 	p.stats.accepted.Add(1)
 	c := newConn(p.cfg, p, nc)
 	p.mu.Lock()
-	p.conns[c] = struct{}{}
+	p.conns.add(c)
 	p.wg.Add(1)
 	useTLS := p.cfg != nil && p.cfg.TLS != nil
 	// Close waits for the BuildProtocol of a connection whose set-up
@@ -458,8 +457,8 @@ func (p *Port) track(nc net.Conn) {
 // forget is called by a connection's goroutine when it has ended.
 func (p *Port) forget(c *Conn) {
 	p.mu.Lock()
-	delete(p.conns, c)
-	if len(p.conns) == 0 {
+	p.conns.remove(c)
+	if p.conns.len() == 0 {
 		// No connection is left to list itself: let go of the sweeper
 		// and of the ended connections its lists still hold.
 		p.sweep.halt()

@@ -7,4 +7,4 @@ package netport
 func (c *Conn) useRawRead() {}
 
 // rawRead is never called: rc stays nil.
-func (c *Conn) rawRead() error { return nil }
+func (c *Conn) rawRead() (int32, error) { return 0, nil }

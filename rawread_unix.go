@@ -39,6 +39,7 @@ func (c *Conn) useRawRead() {
 // method value (a closure, allocated at accept) and no field for it.
 type readOp struct {
 	c   *Conn
+	n   int32 // readReady's result: the bytes read; 0: EOF; below 0: an errno, negated
 	run func(fd uintptr) bool
 }
 
@@ -48,22 +49,29 @@ var readOps = sync.Pool{New: func() any {
 	return o
 }}
 
-func (o *readOp) ready(fd uintptr) bool { return o.c.readReady(fd) }
+func (o *readOp) ready(fd uintptr) (done bool) {
+	o.n, done = o.c.readReady(fd)
+	return done
+}
 
 // rawRead waits for the socket to be readable and reads it (readReady).
-func (c *Conn) rawRead() error {
+// It returns the bytes read, 0 for EOF, or an errno negated, and the
+// error of the wait.
+func (c *Conn) rawRead() (int32, error) {
 	o := readOps.Get().(*readOp)
 	o.c = c
 	err := c.rc.Read(o.run)
+	n := o.n
 	o.c = nil
 	readOps.Put(o)
-	return err
+	return n, err
 }
 
 // readReady is called by the poller whenever the socket may be readable.
 // It takes a buffer only for a read that finds data, and gives it back
-// before the goroutine parks again.
-func (c *Conn) readReady(fd uintptr) bool {
+// before the goroutine parks again. It reports whether the read is done,
+// and then its result as rawRead returns it.
+func (c *Conn) readReady(fd uintptr) (int32, bool) {
 	b := c.getBuf()
 	for {
 		n, err := recvNonblock(int(fd), b)
@@ -75,16 +83,15 @@ func (c *Conn) readReady(fd uintptr) bool {
 			if c.idle.parkable {
 				c.waiting()
 			}
-			return false
-		case err != 0:
-			c.rn = -int32(err) // read turns it into the error
-		default:
-			c.rn = int32(n) // 0: EOF
+			return 0, false
 		}
 		if c.blockedAt.Load() != 0 {
 			c.blockedAt.Store(0)
 		}
-		return true
+		if err != 0 {
+			return -int32(err), true // read turns it into the error
+		}
+		return int32(n), true // 0: EOF
 	}
 }
 

@@ -175,10 +175,11 @@ func (c *Conn) read() (int, error) {
 	if c.rc == nil {
 		return c.nc.Read(c.getBuf())
 	}
-	if err := c.rawRead(); err != nil {
+	n, err := c.rawRead()
+	if err != nil {
 		return 0, err
 	}
-	switch n := c.rn; {
+	switch {
 	case n > 0:
 		return int(n), nil
 	case n == 0:

@@ -100,8 +100,8 @@ func waitDrainRequested(tb testing.TB, p *Port) {
 	deadline := time.Now().Add(testTimeout)
 	for {
 		p.mu.Lock()
-		all := len(p.conns) > 0
-		for c := range p.conns {
+		all := p.conns.len() > 0
+		for c := range p.conns.all() {
 			c.mu.Lock()
 			all = all && c.drainReq
 			c.mu.Unlock()

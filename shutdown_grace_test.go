@@ -15,10 +15,10 @@ func onlyConn(tb testing.TB, p *Port) *Conn {
 	waitFor(tb, "the port to track its connection", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		for x := range p.conns {
+		for x := range p.conns.all() {
 			c = x
 		}
-		return len(p.conns) == 1
+		return p.conns.len() == 1
 	})
 	return c
 }
@@ -134,7 +134,7 @@ func TestShutdownPostponesOnlyYoungSilentConns(t *testing.T) {
 	waitFor(t, "the second connection", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		for x := range p.conns {
+		for x := range p.conns.all() {
 			if x != sc {
 				sc2 = x
 			}

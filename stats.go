@@ -34,7 +34,7 @@ type portCounters struct {
 // counter for it). The counters are read one by one, not as one snapshot.
 func (p *Port) Stats() PortStats {
 	p.mu.Lock()
-	active := len(p.conns)
+	active := p.conns.len()
 	p.mu.Unlock()
 	return PortStats{
 		Accepted:     p.stats.accepted.Load(),
