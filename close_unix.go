@@ -32,13 +32,22 @@ func closeSocket(nc net.Conn, reset bool) error {
 	}
 	if sc != nil {
 		if rc, err := sc.SyscallConn(); err == nil {
-			rc.Control(func(fd uintptr) {
-				if reset && tcp && resetSocket(int(fd)) == nil {
-					return
-				}
-				unix.Shutdown(int(fd), unix.SHUT_RDWR)
-			})
+			// Functions that capture nothing: a closure over reset would
+			// be allocated on every close.
+			if reset && tcp {
+				rc.Control(resetOrShutdownFD)
+			} else {
+				rc.Control(shutdownFD)
+			}
 		}
 	}
 	return nc.Close()
+}
+
+func shutdownFD(fd uintptr) { unix.Shutdown(int(fd), unix.SHUT_RDWR) }
+
+func resetOrShutdownFD(fd uintptr) {
+	if resetSocket(int(fd)) != nil {
+		shutdownFD(fd)
+	}
 }
