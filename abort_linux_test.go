@@ -152,3 +152,72 @@ func TestAdoptedHandlerCloseReachesPeer(t *testing.T) {
 	}
 	waitClosed(t, c.Done(), "the handler's end")
 }
+
+// fileOf duplicates the descriptor of a served connection as user code
+// can: through Transport.Conn, or a Handler's conn.
+func fileOf(tb testing.TB, nc net.Conn) *os.File {
+	tb.Helper()
+	if u, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = u.NetConn()
+	}
+	f, err := nc.(interface{ File() (*os.File, error) }).File()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.Close() })
+	return f
+}
+
+// TestFileTakenCloseReachesPeer: a port's connection whose descriptor
+// user code duplicated (File through Transport.Conn, or a Handler's conn)
+// is shut down when it closes, so the peer sees the end although the
+// duplicate stays open. A connection no user code reached is closed
+// with close(2) alone, which is enough only while netport holds the one
+// descriptor.
+func TestFileTakenCloseReachesPeer(t *testing.T) {
+	for _, abort := range []bool{false, true} {
+		name := "LoseConnection"
+		if abort {
+			name = "AbortConnection"
+		}
+		t.Run(name, func(t *testing.T) {
+			f := newHookFactory(func(tr Transport) {
+				fileOf(t, tr.Conn())
+				if abort {
+					tr.AbortConnection()
+				} else {
+					tr.Write([]byte("bye"))
+					tr.LoseConnection()
+				}
+			}, nil)
+			p := listen(t, nil, "tcp", "127.0.0.1:0", f)
+			client, err := net.DialTimeout("tcp", p.Addr().String(), testTimeout)
+			if abort && errors.Is(err, syscall.ECONNRESET) {
+				return // the reset came before connect returned
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer client.Close()
+			client.SetDeadline(time.Now().Add(testTimeout))
+			got, err := io.ReadAll(client)
+			if abort {
+				if !errors.Is(err, syscall.ECONNRESET) {
+					t.Fatalf("client read after abort: %q, %v; want ECONNRESET", got, err)
+				}
+			} else if string(got) != "bye" || err != nil {
+				t.Fatalf("client read: %q, %v; want \"bye\" and EOF", got, err)
+			}
+		})
+	}
+	t.Run("Handler", func(t *testing.T) {
+		p := listen(t, nil, "tcp", "127.0.0.1:0", Handler(func(c net.Conn) {
+			fileOf(t, c)
+			c.Write([]byte("bye"))
+		}))
+		client := dial(t, p)
+		if got, err := io.ReadAll(client); string(got) != "bye" || err != nil {
+			t.Fatalf("client read: %q, %v; want \"bye\" and EOF", got, err)
+		}
+	})
+}

@@ -72,7 +72,7 @@ func (c *Conn) closeReadLocked() error {
 		return nil
 	}
 	c.unwatchLocked()
-	return closeSocket(c.raw, false)
+	return closeSocket(c.raw, false, c.sharedLocked())
 }
 
 // StopProducing is LoseConnection, for Twisted's producer interface.
@@ -102,10 +102,11 @@ func (c *Conn) abort(cause error) {
 		}
 	}
 	c.unwatchLocked()
+	shared := c.sharedLocked()
 	c.mu.Unlock()
 	// The raw connection, not TLS over it: tls.Conn.Close would try to
 	// send close_notify first.
-	closeSocket(c.raw, true)
+	closeSocket(c.raw, true, shared)
 }
 
 // firstDataGrace is how long Shutdown waits for the first data of a

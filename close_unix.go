@@ -13,12 +13,15 @@ import (
 // while another descriptor still refers to the socket (an adopted
 // connection's original, kept open by whoever passed it, as inetd does;
 // or a File taken from the connection): close(2) alone ends nothing then.
-// So net's own connections are shut down first: with reset (an abort) a
-// TCP peer gets a reset where the system can send one on request
-// (resetSocket), and EOF otherwise; without, the peer reads EOF after
-// what was written. This is for connections only: a listening or datagram
-// socket is never shut down, as another holder may still use it.
-func closeSocket(nc net.Conn, reset bool) error {
+// So when shared says that may be so, net's own connections are shut
+// down first: with reset (an abort) a TCP peer gets a reset where the
+// system can send one on request (resetSocket), and EOF otherwise;
+// without, the peer reads EOF after what was written. When netport's
+// descriptor is the only one, close(2) does the same by itself: with reset
+// after SO_LINGER 0 (a reset), without it a FIN. This is for connections
+// only: a listening or datagram socket is never shut down, as another
+// holder may still use it.
+func closeSocket(nc net.Conn, reset, shared bool) error {
 	var sc syscall.Conn
 	tcp := false
 	switch c := nc.(type) {
@@ -30,7 +33,7 @@ func closeSocket(nc net.Conn, reset bool) error {
 	case *net.UnixConn:
 		sc = c
 	}
-	if sc != nil {
+	if sc != nil && shared {
 		if rc, err := sc.SyscallConn(); err == nil {
 			// Functions that capture nothing: a closure over reset would
 			// be allocated on every close.

@@ -82,7 +82,7 @@ func (u *userConn) CloseRead() error {
 // descriptor holds the socket (closeSocket).
 func (u *userConn) Close() error {
 	u.c.unwatch()
-	return closeSocket(u.Conn, false)
+	return closeSocket(u.Conn, false, true)
 }
 
 // SetDeadline sets both deadlines; see SetReadDeadline and SetWriteDeadline.
@@ -236,9 +236,22 @@ func (c *Conn) armWriteDeadline() {
 func (c *Conn) closeNC() error {
 	c.unwatch()
 	if c.nc == c.raw {
-		return closeSocket(c.raw, false)
+		c.mu.Lock()
+		shared := c.sharedLocked()
+		c.mu.Unlock()
+		return closeSocket(c.raw, false, shared)
 	}
 	return c.nc.Close()
+}
+
+// sharedLocked reports whether the socket may have another descriptor
+// than netport's, so that closing it must shut it down first
+// (closeSocket): an adopted connection's original may stay open, and user
+// code that has reached the conn (through Conn, or as a Handler's) may
+// have taken a File. A socket the port accepted and kept to itself has
+// no other. Called with mu held.
+func (c *Conn) sharedLocked() bool {
+	return c.port == nil || c.handler || c.view.Load() != nil
 }
 
 // unknownAddr stands for an address a conn does not give (a custom
