@@ -68,14 +68,7 @@ func TestAdoptedCloseReachesPeer(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				held, family, client := heldPair(t, network)
-				f := newHookFactory(func(tr Transport) {
-					if abort {
-						tr.AbortConnection()
-					} else {
-						tr.Write([]byte("bye"))
-						tr.LoseConnection()
-					}
-				}, nil)
+				f := newHookFactory(func(tr Transport) { endWith(tr, abort) }, nil)
 				c, err := AdoptStreamConnection(int(held.Fd()), family, f)
 				if err != nil {
 					t.Fatal(err)
@@ -153,6 +146,16 @@ func TestAdoptedHandlerCloseReachesPeer(t *testing.T) {
 	waitClosed(t, c.Done(), "the handler's end")
 }
 
+// endWith aborts the connection, or says "bye" and loses it.
+func endWith(tr Transport, abort bool) {
+	if abort {
+		tr.AbortConnection()
+		return
+	}
+	tr.Write([]byte("bye"))
+	tr.LoseConnection()
+}
+
 // fileOf duplicates the descriptor of a served connection as user code
 // can: through Transport.Conn, or a Handler's conn.
 func fileOf(tb testing.TB, nc net.Conn) *os.File {
@@ -183,12 +186,7 @@ func TestFileTakenCloseReachesPeer(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			f := newHookFactory(func(tr Transport) {
 				fileOf(t, tr.Conn())
-				if abort {
-					tr.AbortConnection()
-				} else {
-					tr.Write([]byte("bye"))
-					tr.LoseConnection()
-				}
+				endWith(tr, abort)
 			}, nil)
 			p := listen(t, nil, "tcp", "127.0.0.1:0", f)
 			client, err := net.DialTimeout("tcp", p.Addr().String(), testTimeout)

@@ -182,15 +182,7 @@ func TestHandlerContextShutdownBeforeStart(t *testing.T) {
 	})
 	p := listen(t, nil, "tcp", "127.0.0.1:0", f)
 	c := dial(t, p)
-	var conn *Conn
-	waitFor(t, "the connection to be tracked", func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		for c := range p.conns.all() {
-			conn = c
-		}
-		return conn != nil
-	})
+	conn := onlyConn(t, p)
 	shut := make(chan error, 1)
 	go func() {
 		ctx, cancel := contextWithTimeout(testTimeout)

@@ -33,6 +33,28 @@ func postponed(tb testing.TB, c *Conn) {
 	})
 }
 
+// lateRequest starts Shutdown with p's one connection fresh and silent,
+// then sends "late" from client once Shutdown has postponed its request,
+// and checks that client reads want before EOF and that Shutdown returns
+// nil.
+func lateRequest(t *testing.T, p *Port, client net.Conn, want string) {
+	t.Helper()
+	sc := onlyConn(t, p)
+	ctx, cancel := contextWithTimeout(testTimeout)
+	defer cancel()
+	errc := shutdownAsync(ctx, p)
+	postponed(t, sc)
+	if _, err := client.Write([]byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(recv(t, untilEOF(client))); got != want {
+		t.Fatalf("client read until EOF: got %q; want %q", got, want)
+	}
+	if err := recv(t, errc); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
 // TestShutdownWaitsForFirstData: a client whose request is still on the
 // way when Shutdown starts gets its answer, then the close. Before,
 // Shutdown ended the silent new connection at once and the client read
@@ -49,21 +71,7 @@ func TestShutdownWaitsForFirstData(t *testing.T) {
 			c := dial(t, p)
 			h := recv(t, f.built)
 			recv(t, h.made)
-			sc := onlyConn(t, p)
-
-			ctx, cancel := contextWithTimeout(testTimeout)
-			defer cancel()
-			errc := shutdownAsync(ctx, p)
-			postponed(t, sc)
-			if _, err := c.Write([]byte("late")); err != nil {
-				t.Fatal(err)
-			}
-			if got := string(recv(t, untilEOF(c))); got != "late" {
-				t.Fatalf("client read until EOF: got %q; want the echo \"late\"", got)
-			}
-			if err := recv(t, errc); err != nil {
-				t.Fatalf("Shutdown: %v", err)
-			}
+			lateRequest(t, p, c, "late")
 			if reason := recv(t, h.lost); !errors.Is(reason, ErrConnectionDone) {
 				t.Fatalf("ConnectionLost(%v); want ErrConnectionDone", reason)
 			}
@@ -172,18 +180,5 @@ func TestShutdownYoungHandlerConn(t *testing.T) {
 	}
 	c := dial(t, p)
 	waitClosed(t, started, "the handler to start")
-	sc := onlyConn(t, p)
-	ctx, cancel := contextWithTimeout(testTimeout)
-	defer cancel()
-	errc := shutdownAsync(ctx, p)
-	postponed(t, sc)
-	if _, err := c.Write([]byte("late")); err != nil {
-		t.Fatal(err)
-	}
-	if got := string(recv(t, untilEOF(c))); got != "late bye" {
-		t.Fatalf("client read until EOF: got %q; want \"late bye\"", got)
-	}
-	if err := recv(t, errc); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
+	lateRequest(t, p, c, "late bye")
 }
