@@ -113,7 +113,7 @@ func crowdPair(b *testing.B, servers []*benchChildProc, n int) {
 // The CPU is read from outside (threadsCPU), not with the control
 // protocol's cpu query: answering a query wakes the server (its poller,
 // a spinning thread, the runtime's monitor backing off for some
-// milliseconds after), which costs each server 0.2–2 ms a window, more
+// milliseconds after), which costs each server 0.4–5 ms a window, more
 // than the idle servers do, and the more so for a plain server with
 // 18,000 goroutines.
 func BenchmarkIdleCPU(b *testing.B) {
