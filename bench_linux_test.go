@@ -27,6 +27,7 @@ import (
 //	rss                    VmRSS in bytes, after a GC that also returns
 //	                       freed memory to the system (and, when profiling,
 //	                       a heap profile written next to the CPU profile)
+//	faults                 its page faults so far (minor and major)
 //	heap, stack, meta      runtime.MemStats' HeapInuse, StackInuse, and the
 //	                       runtime's own records (span structures, GC
 //	                       metadata and the rest of OtherSys), in bytes
@@ -114,6 +115,8 @@ func serveControl(in *os.File, out *os.File) error {
 		switch string(bytes.TrimSpace(line)) {
 		case "cpu":
 			v = processCPU()
+		case "faults":
+			v = pageFaults()
 		case "mallocs":
 			v = mallocs()
 		case "rss":
@@ -256,6 +259,15 @@ func processCPU() int64 {
 		return -1
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// pageFaults returns the page faults this process has taken.
+func pageFaults() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return -1
+	}
+	return int64(ru.Minflt) + int64(ru.Majflt)
 }
 
 var memStats runtime.MemStats // package level: ReadMemStats would make a local escape

@@ -118,6 +118,13 @@ func benchEchoRequest(b *testing.B, idle int) {
 // a 16-byte echo and closing, over and over. One iteration is connRounds
 // connections per client, on each server. Like BenchmarkEchoRequest, it
 // runs without and with a crowd of idle connections.
+//
+// With a crowd, a second pair of servers without one runs in the same
+// rounds, and plain-crowd-cost and netport-crowd-cost are each kind's
+// CPU per connection with the crowd over its CPU without: the cost of
+// the crowd, measured side by side, so that a change in the machine's
+// load between the two sub-benchmarks does not count as one. faults/conn
+// are the server's page faults per connection.
 func BenchmarkAcceptConn(b *testing.B) {
 	for _, idle := range crowdSizes() {
 		b.Run(fmt.Sprintf("idle=%d", idle), func(b *testing.B) { benchAcceptConn(b, idle) })
@@ -128,6 +135,9 @@ func benchAcceptConn(b *testing.B, idle int) {
 	const clients, connRounds = 32, 10
 	servers := startPair(b, modeEcho)
 	crowdPair(b, servers, idle)
+	if idle > 0 {
+		servers = append(servers, startPair(b, modeEcho)...)
+	}
 	for _, s := range servers {
 		if err := churn(s.addr, clients, 2); err != nil {
 			b.Fatal(err)
@@ -136,16 +146,25 @@ func benchAcceptConn(b *testing.B, idle int) {
 	meters := make([]meter, len(servers))
 	round := 0
 	for b.Loop() {
-		for _, i := range order(round) {
+		for k := range servers {
+			i := (k + round) % len(servers) // each server goes first in turn
 			meters[i].measure(b, servers[i], clients*connRounds, func() error {
 				return churn(servers[i].addr, clients, connRounds)
 			})
 		}
 		round++
 	}
-	report(b, "conn", meters)
+	report(b, "conn", meters[:2])
 	b.ReportMetric(meters[0].allocsPerOp(), "plain-allocs/conn")
 	b.ReportMetric(meters[1].allocsPerOp(), "netport-allocs/conn")
+	b.ReportMetric(meters[0].faultsPerOp(), "plain-faults/conn")
+	b.ReportMetric(meters[1].faultsPerOp(), "netport-faults/conn")
+	if idle > 0 {
+		b.ReportMetric(meters[0].cpuPerOp()/meters[2].cpuPerOp(), "plain-crowd-cost")
+		b.ReportMetric(meters[1].cpuPerOp()/meters[3].cpuPerOp(), "netport-crowd-cost")
+		b.ReportMetric(meters[2].faultsPerOp(), "plain-nocrowd-faults/conn")
+		b.ReportMetric(meters[3].faultsPerOp(), "netport-nocrowd-faults/conn")
+	}
 }
 
 // BenchmarkStream: 4 connections streaming 64 KiB writes to a server that
@@ -308,6 +327,7 @@ type meter struct {
 	clientCPU time.Duration
 	wall      time.Duration
 	mallocs   int64
+	faults    int64
 	lat       []time.Duration // round trips, when the workload times them
 }
 
@@ -317,6 +337,7 @@ type meter struct {
 func (m *meter) measure(b *testing.B, s *benchChildProc, ops int, run func() error) {
 	b.Helper()
 	m0 := s.query(b, "mallocs")
+	f0 := s.query(b, "faults")
 	c0 := s.query(b, "cpu")
 	p0 := processCPU()
 	t0 := time.Now()
@@ -324,6 +345,7 @@ func (m *meter) measure(b *testing.B, s *benchChildProc, ops int, run func() err
 	wall := time.Since(t0)
 	p1 := processCPU()
 	c1 := s.query(b, "cpu")
+	f1 := s.query(b, "faults")
 	m1 := s.query(b, "mallocs")
 	if err != nil {
 		b.Fatalf("%s server: %v", s.kind, err)
@@ -333,10 +355,12 @@ func (m *meter) measure(b *testing.B, s *benchChildProc, ops int, run func() err
 	m.clientCPU += time.Duration(p1 - p0)
 	m.wall += wall
 	m.mallocs += m1 - m0
+	m.faults += f1 - f0
 }
 
 func (m *meter) cpuPerOp() float64    { return float64(m.serverCPU.Nanoseconds()) / float64(m.ops) }
 func (m *meter) allocsPerOp() float64 { return float64(m.mallocs) / float64(m.ops) }
+func (m *meter) faultsPerOp() float64 { return float64(m.faults) / float64(m.ops) }
 
 // p99 is the 99th percentile of the timed round trips, in microseconds.
 func (m *meter) p99() float64 {
