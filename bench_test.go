@@ -51,7 +51,10 @@ const benchWait = 2 * time.Minute
 // -short), which netport has parked; p99 is the round trip's 99th
 // percentile latency, as the client sees it. A third
 // server, netport with Config.WriteBuffer (Write never blocks), runs in
-// the same rounds; its ratio to plain is queued-cpu-ratio.
+// the same rounds; its ratio to plain is queued-cpu-ratio. With a crowd,
+// a plain and a netport server without one run in the same rounds too:
+// *-crowd-cost is CPU per request with the crowd over without, and
+// *-nocrowd-p99-µs the round trip without it.
 func BenchmarkEchoRequest(b *testing.B) {
 	for _, idle := range crowdSizes() {
 		b.Run(fmt.Sprintf("idle=%d", idle), func(b *testing.B) { benchEchoRequest(b, idle) })
@@ -62,6 +65,12 @@ func benchEchoRequest(b *testing.B, idle int) {
 	const conns, echoRounds, size = 64, 50, 64
 	servers := append(startPair(b, modeEcho), startBenchChild(b, kindQueued, modeEcho))
 	crowdPair(b, servers, idle)
+	if idle > 0 {
+		// The same pair without a crowd, measured in the same rounds:
+		// sub-benchmarks run tens of seconds apart, and the machine's
+		// load moves in between (as in benchAcceptConn).
+		servers = append(servers, startPair(b, modeEcho)...)
+	}
 	clients := make([][]net.Conn, len(servers))
 	for i, s := range servers {
 		clients[i] = dialMany(b, s.addr, conns)
@@ -112,6 +121,12 @@ func benchEchoRequest(b *testing.B, idle int) {
 	b.ReportMetric(meters[2].cpuPerOp()/meters[0].cpuPerOp(), "queued-cpu-ratio")
 	b.ReportMetric(meters[2].allocsPerOp(), "queued-allocs/req")
 	b.ReportMetric(meters[2].cores(meters[2].serverCPU), "queued-server-cores")
+	if idle > 0 {
+		b.ReportMetric(meters[0].cpuPerOp()/meters[3].cpuPerOp(), "plain-crowd-cost")
+		b.ReportMetric(meters[1].cpuPerOp()/meters[4].cpuPerOp(), "netport-crowd-cost")
+		b.ReportMetric(meters[3].p99(), "plain-nocrowd-p99-µs")
+		b.ReportMetric(meters[4].p99(), "netport-nocrowd-p99-µs")
+	}
 }
 
 // BenchmarkAcceptConn: 32 concurrent clients, each connecting, exchanging
