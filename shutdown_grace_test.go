@@ -149,6 +149,13 @@ func TestShutdownPostponesOnlyYoungSilentConns(t *testing.T) {
 		}
 		return sc2 != nil
 	})
+	// heardFirst runs once DataReceived has returned, which may be after
+	// the client has its echo.
+	waitFor(t, "the first data to be recorded", func() bool {
+		sc2.mu.Lock()
+		defer sc2.mu.Unlock()
+		return sc2.heard
+	})
 	if sc2.drain(false) {
 		t.Fatal("a young connection that has delivered data: drain postponed")
 	}
