@@ -182,12 +182,13 @@ func (p *Port) stop() {
 //
 // A connection accepted less than a second before Shutdown that has not
 // yet received any data is asked once its first data has reached the
-// protocol, or once that second has passed: its client's request may
-// still be on the way, and ending the connection at once would leave the
-// client unanswered (net/http gives such connections five seconds). A
-// Handler's reads are its own, so any Handler connection younger than a
-// second is asked when it is a second old. So a silent new client can make
-// Shutdown take up to a second longer.
+// protocol, or a second after Shutdown began if that comes first: its
+// client's request may still be on the way, and ending the connection at
+// once would leave the client unanswered (net/http gives such connections
+// five seconds). A Handler's reads are its own, so a Handler connection
+// accepted less than a second before Shutdown is asked a second after
+// Shutdown began. So a silent new client can make Shutdown take up to a
+// second longer.
 //
 // When ctx ends first, Shutdown aborts the connections still open
 // (ConnectionLost gets a reason matching ErrConnectionAborted and
