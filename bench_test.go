@@ -186,28 +186,7 @@ func benchAcceptConn(b *testing.B, idle int) {
 // discards them (acking every MiB, so that the client knows when the
 // server has read it all). One iteration is streamMiB MiB on every
 // connection, on each server; the figure is CPU per MiB.
-func BenchmarkStream(b *testing.B) {
-	const conns, streamMiB = 4, 16
-	servers := startPair(b, modeSink)
-	clients := make([][]net.Conn, len(servers))
-	for i, s := range servers {
-		clients[i] = dialMany(b, s.addr, conns)
-		if err := stream(clients[i], 1); err != nil {
-			b.Fatal(err)
-		}
-	}
-	meters := make([]meter, len(servers))
-	round := 0
-	for b.Loop() {
-		for _, i := range order(round) {
-			meters[i].measure(b, servers[i], conns*streamMiB, func() error {
-				return stream(clients[i], streamMiB)
-			})
-		}
-		round++
-	}
-	report(b, "MiB", meters)
-}
+func BenchmarkStream(b *testing.B) { benchStreaming(b, modeSink, stream) }
 
 // BenchmarkStreamEcho: BenchmarkStream's 4 connections and 64 KiB
 // writes, but to echo servers, with the client reading the echo back as
@@ -215,13 +194,18 @@ func BenchmarkStream(b *testing.B) {
 // buffer it reads into (4 KiB for plain, 64 KiB for netport), so the
 // writes too are fewer for netport; the figure is server CPU per MiB
 // received (and sent back).
-func BenchmarkStreamEcho(b *testing.B) {
+func BenchmarkStreamEcho(b *testing.B) { benchStreaming(b, modeEcho, streamEcho) }
+
+// benchStreaming runs a streaming benchmark: 4 connections to each server
+// of a pair in the given mode, each iteration moving streamMiB MiB over
+// every connection with run.
+func benchStreaming(b *testing.B, mode string, run func([]net.Conn, int) error) {
 	const conns, streamMiB = 4, 16
-	servers := startPair(b, modeEcho)
+	servers := startPair(b, mode)
 	clients := make([][]net.Conn, len(servers))
 	for i, s := range servers {
 		clients[i] = dialMany(b, s.addr, conns)
-		if err := streamEcho(clients[i], 1); err != nil {
+		if err := run(clients[i], 1); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -230,7 +214,7 @@ func BenchmarkStreamEcho(b *testing.B) {
 	for b.Loop() {
 		for _, i := range order(round) {
 			meters[i].measure(b, servers[i], conns*streamMiB, func() error {
-				return streamEcho(clients[i], streamMiB)
+				return run(clients[i], streamMiB)
 			})
 		}
 		round++
